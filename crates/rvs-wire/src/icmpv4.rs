@@ -1,0 +1,1 @@
+//! TODO: icmpv4 (being written).

@@ -1,0 +1,1 @@
+//! TODO: ipip (being written).
