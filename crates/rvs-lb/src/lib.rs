@@ -23,4 +23,5 @@
 
 pub mod conn;
 pub mod flow;
+pub mod rss;
 pub mod sched;
