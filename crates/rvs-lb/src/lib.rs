@@ -25,3 +25,4 @@ pub mod conn;
 pub mod flow;
 pub mod rss;
 pub mod sched;
+pub mod stats;
