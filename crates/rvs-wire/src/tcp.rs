@@ -8,8 +8,10 @@
 //! 20-byte fixed header is there and that the data offset is at least 5 words
 //! and inside the buffer; after that no accessor can panic. Options are not
 //! validated by `parse` (Linux forwards and ignores a malformed option area;
-//! so does a balancer): they are walked lazily by [`TcpPacket::options`], and
-//! the rewrites that walk them report [`Error::BadOption`].
+//! so does a balancer): they are walked lazily by [`TcpPacket::options`].
+//! The option rewrites act, as a receiver would, on the options before an
+//! End-of-Option-List or a malformed option; [`insert_toa`] refuses a
+//! malformed area, since a TOA placed after it would never be read.
 //!
 //! # Rewrites keep the checksum right
 //! Every setter on a mutable view (`set_src_port`, `adjust_seq`,
@@ -582,15 +584,17 @@ impl<B: SplitByteSliceMut> TcpPacket<B> {
         self.header.checksum.set(c);
     }
 
-    /// Lowers the MSS option to `max` if it is above it (the balancer's
-    /// answer to added encapsulation or TOA), updating the checksum.
+    /// Lowers every MSS option above `max` to `max` (the balancer's answer
+    /// to added encapsulation or TOA), updating the checksum.
     ///
-    /// Returns the MSS value found before clamping (`None` if there is no
-    /// well-formed MSS option); fails with [`Error::BadOption`] if the
-    /// option walk hits a malformed option first (nothing is changed then).
-    pub fn clamp_mss(&mut self, max: u16) -> Result<Option<u16>> {
+    /// Returns the first MSS value found before clamping, `None` if there is
+    /// none. Like a receiver (Linux, and DPVS's own MSS adjustment), the walk
+    /// stops quietly at an End-of-Option-List or a malformed option: options
+    /// before it are the ones a receiver honours, so those are clamped.
+    pub fn clamp_mss(&mut self, max: u16) -> Option<u16> {
+        let mut first = None;
         let mut at = 0;
-        while let Some(span) = options::span_at(&self.options, at)? {
+        while let Ok(Some(span)) = options::span_at(&self.options, at) {
             if span.kind == kind::EOL {
                 break;
             }
@@ -604,28 +608,21 @@ impl<B: SplitByteSliceMut> TcpPacket<B> {
                     if v > max {
                         self.patch_option_bytes(span.offset + 2, max.to_be_bytes());
                     }
-                    return Ok(Some(v));
+                    first = first.or(Some(v));
                 }
             }
             at = span.offset + span.len;
         }
-        Ok(None)
+        first
     }
 
     /// Replaces every timestamps option with ten NOPs, updating the checksum
     /// (DPVS does this in FullNAT: the backend's clock would otherwise leak
     /// and the PAWS state of different clients behind one local address
-    /// would collide). Returns whether one was found. The walk is checked
-    /// first: on [`Error::BadOption`] nothing is changed.
-    pub fn replace_timestamps_with_nops(&mut self) -> Result<bool> {
-        // First pass validates, so a malformed area is left untouched.
-        let mut at = 0;
-        while let Some(span) = options::span_at(&self.options, at)? {
-            if span.kind == kind::EOL {
-                break;
-            }
-            at = span.offset + span.len;
-        }
+    /// would collide). Returns whether one was replaced. As with
+    /// [`TcpPacket::clamp_mss`], the walk stops quietly at an EOL or a
+    /// malformed option.
+    pub fn replace_timestamps_with_nops(&mut self) -> bool {
         let mut found = false;
         let mut at = 0;
         while let Ok(Some(span)) = options::span_at(&self.options, at) {
@@ -638,7 +635,7 @@ impl<B: SplitByteSliceMut> TcpPacket<B> {
             }
             at = span.offset + span.len;
         }
-        Ok(found)
+        found
     }
 
     /// Computes and stores the checksum for IPv4 `src` → `dst`.

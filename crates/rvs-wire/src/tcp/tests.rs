@@ -263,18 +263,18 @@ fn kat_mss_clamp_like_dpvs() {
     // DPVS lowers the MSS by the TOA length: 1460 -> 1452.
     let mut b = syn();
     let mut p = TcpPacket::parse(&mut b[..]).unwrap();
-    assert_eq!(p.clamp_mss(1452), Ok(Some(1460)));
+    assert_eq!(p.clamp_mss(1452), Some(1460));
     assert_eq!(p.mss(), Some(1452));
     p.verify_checksum_v4(C4, S4).unwrap();
     // Already below: unchanged, value reported.
     let before = p.checksum();
-    assert_eq!(p.clamp_mss(1500), Ok(Some(1452)));
+    assert_eq!(p.clamp_mss(1500), Some(1452));
     assert_eq!(p.checksum(), before);
     assert_eq!(&b[20..24], &[2, 4, 0x05, 0xac]);
     // No MSS option.
     let mut d = data();
     let mut p = TcpPacket::parse(&mut d[..]).unwrap();
-    assert_eq!(p.clamp_mss(536), Ok(None));
+    assert_eq!(p.clamp_mss(536), None);
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn mss_at_odd_offset() {
     seg[12] = 7 << 4;
     let mut p = TcpPacket::parse(&mut seg[..]).unwrap();
     p.fill_checksum_v4(C4, S4);
-    assert_eq!(p.clamp_mss(1400), Ok(Some(1460)));
+    assert_eq!(p.clamp_mss(1400), Some(1460));
     p.verify_checksum_v4(C4, S4).unwrap();
     assert_eq!(p.mss(), Some(1400));
 }
@@ -308,34 +308,40 @@ fn mss_at_odd_offset() {
 fn kat_timestamps_to_nops() {
     let mut b = data();
     let mut p = TcpPacket::parse(&mut b[..]).unwrap();
-    assert_eq!(p.replace_timestamps_with_nops(), Ok(true));
+    assert!(p.replace_timestamps_with_nops());
     p.verify_checksum_v4(C4, S4).unwrap();
     assert_eq!(p.options_bytes(), &[1u8; 12]);
-    assert_eq!(p.replace_timestamps_with_nops(), Ok(false));
+    assert!(!p.replace_timestamps_with_nops());
     // SYN: the timestamps sit at option offset 6 (odd-free, but after SACK-perm).
     let mut b = syn();
     let mut p = TcpPacket::parse(&mut b[..]).unwrap();
-    assert_eq!(p.replace_timestamps_with_nops(), Ok(true));
+    assert!(p.replace_timestamps_with_nops());
     p.verify_checksum_v4(C4, S4).unwrap();
     assert_eq!(p.mss(), Some(1460));
 }
 
+/// A malformed option ends the area for a receiver: the rewrites act on the
+/// options before it, TOA insertion refuses.
 #[test]
-fn rewrites_reject_malformed_options_untouched() {
-    // Options: timestamps, then a length-0 option.
-    let mut seg = hex("0001 0002 0000 0003 0000 0004 8010 0100 0000 0000
-                       080a 0000 0001 0000 0002 0200 0000");
+fn malformed_option_tail() {
+    // Options: mss 1460, timestamps, then kind 2 with length 0.
+    let mut seg = hex("0001 0002 0000 0003 0000 0004 9010 0100 0000 0000
+                       0204 05b4 080a 0000 0001 0000 0002 0200");
     {
         let mut p = TcpPacket::parse(&mut seg[..]).unwrap();
         p.fill_checksum_v4(C4, S4);
+        assert!(TcpRepr::parse(&p).is_err());
+        assert_eq!(p.find_option(kind::SACK), Err(Error::BadOption));
+        assert_eq!(p.clamp_mss(1000), Some(1460));
+        assert!(p.replace_timestamps_with_nops());
+        p.verify_checksum_v4(C4, S4).unwrap();
+        assert_eq!(p.mss(), Some(1000));
+        assert_eq!(
+            &p.options_bytes()[4..16],
+            &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0]
+        );
     }
     let before = seg.clone();
-    let mut p = TcpPacket::parse(&mut seg[..]).unwrap();
-    assert_eq!(p.replace_timestamps_with_nops(), Err(Error::BadOption));
-    assert_eq!(p.clamp_mss(100), Err(Error::BadOption));
-    assert!(TcpRepr::parse(&p).is_err());
-    assert_eq!(p.find_option(kind::MSS), Err(Error::BadOption));
-    assert_eq!(seg, before);
     let mut buf = seg.clone();
     buf.resize(seg.len() + 8, 0);
     let toa = Toa {
@@ -344,6 +350,18 @@ fn rewrites_reject_malformed_options_untouched() {
     };
     assert_eq!(insert_toa(&mut buf, seg.len(), &toa), Err(Error::BadOption));
     assert_eq!(&buf[..seg.len()], &before[..]);
+}
+
+/// Linux takes the last MSS when several are present: clamp them all.
+#[test]
+fn every_mss_is_clamped() {
+    let mut seg = hex("0001 0002 0000 0003 0000 0004 7002 0100 0000 0000
+                       0204 05b4 0204 2328");
+    let mut p = TcpPacket::parse(&mut seg[..]).unwrap();
+    p.fill_checksum_v6(c6(), s6());
+    assert_eq!(p.clamp_mss(1400), Some(1460));
+    assert_eq!(p.options_bytes(), &[2, 4, 0x05, 0x78, 2, 4, 0x05, 0x78]);
+    p.verify_checksum_v6(c6(), s6()).unwrap();
 }
 
 #[test]
@@ -829,11 +847,11 @@ proptest! {
                     },
                     Op::Mss(m) => {
                         let had = p.mss();
-                        prop_assert_eq!(p.clamp_mss(m).unwrap(), had);
+                        prop_assert_eq!(p.clamp_mss(m), had);
                         if let Some(h) = had { prop_assert_eq!(p.mss(), Some(h.min(m))); }
                     }
                     Op::TsNops => {
-                        p.replace_timestamps_with_nops().unwrap();
+                        p.replace_timestamps_with_nops();
                         prop_assert_eq!(p.find_option(kind::TIMESTAMPS).unwrap(), None);
                     }
                     Op::Toa(..) => unreachable!(),
