@@ -35,6 +35,7 @@ use zerocopy::{
 };
 
 use crate::checksum::{self, Checksum};
+use crate::ipv4::Ipv4Header;
 use crate::{Error, Result};
 
 /// ICMPv4 message types (IANA "ICMP Type Numbers") rvs interprets.
@@ -264,6 +265,23 @@ impl<B: SplitByteSlice> Icmpv4Packet<B> {
         check_quote(&self.payload)
     }
 
+    /// The quoted packet split into its fixed IPv4 header and the bytes after
+    /// the header and its options: the start of the offending TCP/UDP/ICMP
+    /// header, at least 8 bytes (ports, or ICMP type, code and identifier).
+    /// The header's total length and checksum describe the original packet;
+    /// [`crate::ipv4::Ipv4Packet::parse`] would reject the quote as truncated.
+    /// Errors as [`Icmpv4Packet::quoted`], and [`Error::BadVersion`] if the
+    /// quote is not IPv4.
+    pub fn quoted_ipv4(&self) -> Result<(&Ipv4Header, &[u8])> {
+        let q = self.quoted()?;
+        let (hdr, _) = Ipv4Header::ref_from_prefix(q).map_err(|_| Error::Truncated)?;
+        if hdr.version() != 4 {
+            return Err(Error::BadVersion);
+        }
+        let l4 = q.get(hdr.header_len()..).ok_or(Error::Truncated)?;
+        Ok((hdr, l4))
+    }
+
     /// The ones'-complement sum of the whole message (checksum included).
     fn sum(&self) -> Checksum {
         let mut c = Checksum::new();
@@ -292,6 +310,22 @@ impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
     /// [`Icmpv4Packet::update_checksum`] or [`Icmpv4Packet::fill_checksum`]).
     pub fn payload_mut(&mut self) -> &mut [u8] {
         &mut self.payload
+    }
+
+    /// [`Icmpv4Packet::quoted_ipv4`], writable: NAT rewrites the quoted
+    /// addresses and ports so the error reaches the flow's other side in its
+    /// own terms. [`Ipv4Header`]'s setters keep the *quoted* header checksum
+    /// right; the ICMP checksum is not: finish with
+    /// [`Icmpv4Packet::fill_checksum`] (errors are at most 576 bytes).
+    pub fn quoted_ipv4_mut(&mut self) -> Result<(&mut Ipv4Header, &mut [u8])> {
+        self.quoted_ipv4()?;
+        let (hdr, rest) =
+            Ipv4Header::mut_from_prefix(&mut self.payload).map_err(|_| Error::Truncated)?;
+        let options = hdr
+            .header_len()
+            .saturating_sub(core::mem::size_of::<Ipv4Header>());
+        let l4 = rest.get_mut(options..).ok_or(Error::Truncated)?;
+        Ok((hdr, l4))
     }
 
     /// Sets the checksum field.
@@ -796,6 +830,46 @@ mod tests {
         let mut out = vec![0u8; repr.buffer_len()];
         repr.emit(&mut out).unwrap();
         assert_eq!(out, cap);
+    }
+
+    #[test]
+    fn quoted_ipv4_header_and_ports() {
+        let mut cap = frag_needed_capture();
+        let p = Icmpv4Packet::parse(&cap[..]).unwrap();
+        let (ip, l4) = p.quoted_ipv4().unwrap();
+        assert_eq!(ip.src(), Ipv4Addr::new(10, 201, 1, 1));
+        assert_eq!(ip.dst(), Ipv4Addr::new(10, 201, 2, 2));
+        assert_eq!(ip.protocol(), crate::ip_proto::TCP);
+        assert_eq!(ip.total_len(), 3052);
+        assert_eq!(&l4[..4], &[0xd4, 0x62, 0x13, 0x8a]); // 54370 > 5002
+        assert_eq!(l4.len(), MAX_QUOTE_LEN - 20);
+
+        // NAT: the quoted destination becomes a VIP, its port the VIP's.
+        let mut p = Icmpv4Packet::parse(&mut cap[..]).unwrap();
+        let (ip, l4) = p.quoted_ipv4_mut().unwrap();
+        ip.set_dst(Ipv4Addr::new(192, 0, 2, 80));
+        l4[2..4].copy_from_slice(&80u16.to_be_bytes());
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        let q = p.quoted().unwrap();
+        assert_eq!(checksum::checksum(&q[..20]), 0); // quoted header still valid
+        assert_eq!(&q[16..20], &[192, 0, 2, 80]);
+        assert_eq!(&q[22..24], &[0, 80]);
+
+        let p = Icmpv4Packet::parse(&ECHO_REQUEST[..]).unwrap();
+        assert_eq!(p.quoted_ipv4().unwrap_err(), Error::Unsupported);
+        let mut v6 = TIME_EXCEEDED;
+        v6[8] = 0x65;
+        let p = Icmpv4Packet::parse(&v6[..]).unwrap();
+        assert_eq!(p.quoted_ipv4().unwrap_err(), Error::BadVersion);
+        // With options: the L4 bytes start after them.
+        let mut opt = TIME_EXCEEDED.to_vec();
+        opt[8] = 0x46;
+        opt.splice(28..28, [1, 1, 1, 0]);
+        let p = Icmpv4Packet::parse(&opt[..]).unwrap();
+        assert_eq!(&p.quoted_ipv4().unwrap().1[..2], &[0x08, 0x00]);
+        let mut p = Icmpv4Packet::parse(&mut opt[..]).unwrap();
+        assert_eq!(&p.quoted_ipv4_mut().unwrap().1[..2], &[0x08, 0x00]);
     }
 
     #[test]

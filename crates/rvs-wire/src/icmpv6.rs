@@ -38,6 +38,7 @@ use zerocopy::{
 
 use crate::checksum::{self, Checksum};
 use crate::ethernet::MacAddr;
+use crate::ipv6::{ExtHeaders, Ipv6Header};
 use crate::{Error, Result, ip_proto};
 
 /// ICMPv6 message types (IANA "ICMPv6 Parameters").
@@ -552,6 +553,24 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
         Ok(&self.payload)
     }
 
+    /// The quoted packet split into its fixed IPv6 header, the upper-layer
+    /// protocol found by walking its extension headers, and the bytes of
+    /// that upper-layer header (at least its first bytes: ports, or ICMPv6
+    /// type and identifier). The header's payload length describes the
+    /// original packet. Errors as [`Icmpv6Packet::quoted`],
+    /// [`Error::BadVersion`] if the quote is not IPv6, and the walker's
+    /// errors if its extension headers do not fit in the quote.
+    pub fn quoted_ipv6(&self) -> Result<(&Ipv6Header, u8, &[u8])> {
+        let q = self.quoted()?;
+        let (hdr, rest) = Ipv6Header::ref_from_prefix(q).map_err(|_| Error::Truncated)?;
+        if hdr.version() != 6 {
+            return Err(Error::BadVersion);
+        }
+        let (proto, l4) =
+            ExtHeaders::new(hdr.next_header, rest, IPV6_HEADER_LEN).upper_layer_bytes()?;
+        Ok((hdr, proto, l4))
+    }
+
     /// The target address of a neighbour solicitation or advertisement
     /// (or of a redirect).
     pub fn target(&self) -> Result<Ipv6Addr> {
@@ -613,6 +632,21 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
     /// The payload, writable (the checksum is not kept right).
     pub fn payload_mut(&mut self) -> &mut [u8] {
         &mut self.payload
+    }
+
+    /// [`Icmpv6Packet::quoted_ipv6`], writable, for NAT of the quoted
+    /// addresses and ports. The ICMPv6 checksum is not kept right: finish
+    /// with [`Icmpv6Packet::fill_checksum`] (errors are at most 1280 bytes).
+    pub fn quoted_ipv6_mut(&mut self) -> Result<(&mut Ipv6Header, u8, &mut [u8])> {
+        let (proto, l4_len) = {
+            let (_, proto, l4) = self.quoted_ipv6()?;
+            (proto, l4.len())
+        };
+        let (hdr, rest) =
+            Ipv6Header::mut_from_prefix(&mut self.payload).map_err(|_| Error::Truncated)?;
+        let start = rest.len().checked_sub(l4_len).ok_or(Error::Truncated)?;
+        let l4 = rest.get_mut(start..).ok_or(Error::Truncated)?;
+        Ok((hdr, proto, l4))
     }
 
     /// Sets the checksum field.
@@ -1248,6 +1282,12 @@ mod tests {
         0x00, 0xfc, 0xb4, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, // quoted echo request
     ];
 
+    /// The echo request quoted by [`TIME_EXCEEDED`].
+    const ECHO_REQUEST_TO_B: [u8; 24] = [
+        0x80, 0x00, 0x41, 0x82, 0x2d, 0xca, 0x00, 0x01, 0x08, 0x36, 0x02, 0x6b, 0x00, 0x00, 0x00,
+        0x00, 0xfc, 0xb4, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+
     /// The first 80 bytes of `fd00:201:1::2 > fd00:201:1::1: ICMP6, packet too
     /// big, mtu 1280` (payload length 1240: Linux fills the minimum MTU). It
     /// quotes `fd00:201:1::1.44432 > fd00:201:2::2.5002: Flags [P.], seq
@@ -1411,6 +1451,52 @@ mod tests {
         let mut out = vec![0u8; repr.buffer_len()];
         repr.emit(R, A, &mut out).unwrap();
         assert_eq!(out, cap);
+    }
+
+    #[test]
+    fn quoted_ipv6_header_and_ports() {
+        let mut cap = ptb_capture();
+        let p = Icmpv6Packet::parse(&cap[..]).unwrap();
+        let (ip, proto, l4) = p.quoted_ipv6().unwrap();
+        assert_eq!(ip.src(), A);
+        assert_eq!(ip.dst(), Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 2));
+        assert_eq!(ip.payload_len.get(), 3032);
+        assert_eq!(proto, ip_proto::TCP);
+        assert_eq!(&l4[..4], &[0xad, 0x90, 0x13, 0x8a]); // 44432 > 5002
+        // NAT of the quoted destination and port.
+        let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x80);
+        let mut p = Icmpv6Packet::parse(&mut cap[..]).unwrap();
+        let (ip, proto, l4) = p.quoted_ipv6_mut().unwrap();
+        assert_eq!(proto, ip_proto::TCP);
+        ip.dst = vip.octets();
+        l4[2..4].copy_from_slice(&80u16.to_be_bytes());
+        p.fill_checksum(R, A);
+        assert!(p.verify_checksum(R, A));
+        assert_eq!(&cap[32..48], &vip.octets());
+        assert_eq!(&cap[50..52], &[0, 80]);
+
+        let p = Icmpv6Packet::parse(&TIME_EXCEEDED[..]).unwrap();
+        let (_, proto, l4) = p.quoted_ipv6().unwrap();
+        assert_eq!(proto, ip_proto::ICMPV6);
+        assert_eq!(l4, &ECHO_REQUEST_TO_B[..]);
+        let p = Icmpv6Packet::parse(&NS[..]).unwrap();
+        assert_eq!(p.quoted_ipv6().unwrap_err(), Error::Unsupported);
+        let mut v4 = TIME_EXCEEDED;
+        v4[8] = 0x45;
+        let p = Icmpv6Packet::parse(&v4[..]).unwrap();
+        assert_eq!(p.quoted_ipv6().unwrap_err(), Error::BadVersion);
+        // Behind a destination-options header.
+        let mut ext = TIME_EXCEEDED.to_vec();
+        ext[14] = ip_proto::IPV6_OPTS;
+        ext.splice(48..48, [ip_proto::ICMPV6, 0, 1, 4, 0, 0, 0, 0]);
+        let mut p = Icmpv6Packet::parse(&mut ext[..]).unwrap();
+        assert_eq!(p.quoted_ipv6().unwrap().2, &ECHO_REQUEST_TO_B[..]);
+        let (_, proto, l4) = p.quoted_ipv6_mut().unwrap();
+        assert_eq!((proto, &l4[..]), (ip_proto::ICMPV6, &ECHO_REQUEST_TO_B[..]));
+        // A chain that runs past the quote.
+        ext[49] = 200;
+        let p = Icmpv6Packet::parse(&ext[..]).unwrap();
+        assert!(p.quoted_ipv6().is_err());
     }
 
     #[test]

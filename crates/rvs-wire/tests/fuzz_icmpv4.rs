@@ -55,6 +55,11 @@ fn check(bytes: &[u8]) {
         assert_eq!(quoted, &bytes[HEADER_LEN..]);
         let _ = error_allowed_for(quoted);
     }
+    if let Ok((ip, l4)) = p.quoted_ipv4() {
+        assert_eq!(ip.version(), 4);
+        assert!(l4.len() >= 8);
+        assert_eq!(HEADER_LEN + ip.header_len() + l4.len(), bytes.len());
+    }
     let _ = error_allowed_for(bytes);
 
     // The mutable view: rewrites keep a valid checksum valid.
@@ -67,6 +72,10 @@ fn check(bytes: &[u8]) {
         assert_eq!(m.verify_checksum(), valid);
     } else {
         assert!(m.set_echo_ident(1).is_err());
+    }
+    if let Ok((ip, l4)) = m.quoted_ipv4_mut() {
+        ip.set_dst(core::net::Ipv4Addr::BROADCAST);
+        l4.fill(0xaa);
     }
     m.fill_checksum();
     assert!(m.verify_checksum());

@@ -87,6 +87,11 @@ fn check(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) {
         assert!(quoted.len() >= 48);
         assert_eq!(quoted, &msg[HEADER_LEN..]);
     }
+    if let Ok((ip, _, l4)) = p.quoted_ipv6() {
+        assert_eq!(ip.version(), 6);
+        assert!(msg.ends_with(l4));
+        assert!(l4.len() <= msg.len() - HEADER_LEN - 40);
+    }
 
     if let Ok(repr) = Icmpv6Repr::parse(&p) {
         let mut out = vec![0u8; repr.buffer_len()];
@@ -113,6 +118,10 @@ fn check(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) {
         m.set_echo_seq(0xfffe).expect("echo");
         let _ = m.make_echo_reply();
         assert_eq!(m.verify_checksum(dst, src), valid);
+    }
+    if let Ok((ip, _, l4)) = m.quoted_ipv6_mut() {
+        ip.hop_limit = 0;
+        l4.fill(0xaa);
     }
     m.fill_checksum(src, dst);
     assert!(m.verify_checksum(src, dst));
