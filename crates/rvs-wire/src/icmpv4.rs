@@ -420,7 +420,7 @@ pub enum Icmpv4Repr<'a> {
     },
     /// Destination unreachable (type 3).
     DstUnreachable {
-        /// Code ([`unreachable`]).
+        /// Code ([`unreachable`](mod@unreachable)).
         code: u8,
         /// Next-hop MTU: meaningful for [`unreachable::FRAG_NEEDED`]
         /// (RFC 1191), zero otherwise.

@@ -726,7 +726,7 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
 pub enum Icmpv6Repr<'a> {
     /// Destination unreachable (type 1).
     DstUnreachable {
-        /// Code ([`unreachable`]).
+        /// Code ([`unreachable`](mod@unreachable)).
         code: u8,
         /// The offending packet.
         quoted: &'a [u8],
