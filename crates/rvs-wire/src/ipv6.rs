@@ -460,8 +460,11 @@ impl<B: SplitByteSlice> fmt::Debug for Ipv6Packet<B> {
 }
 
 impl<B: SplitByteSlice> Ipv6Packet<B> {
-    /// Checks the fixed header (length, version, payload length) and splits
-    /// off the payload, dropping any padding after it.
+    /// Checks the fixed header and splits off the payload, dropping any
+    /// padding after it. Errors, in the order checked: fewer than 40 bytes,
+    /// [`Error::Truncated`]; version not 6, [`Error::BadVersion`]; a
+    /// jumbogram, [`Error::Unsupported`]; a payload length beyond the
+    /// buffer, [`Error::Truncated`] (the packet was cut short).
     pub fn parse(bytes: B) -> Result<Self> {
         let (header, rest) =
             Ref::<B, Ipv6Header>::from_prefix(bytes).map_err(|_| Error::Truncated)?;
