@@ -206,9 +206,13 @@ impl<T> Store<T> {
     }
 
     fn find(&self, key: &FlowKey) -> Option<u32> {
+        self.find_hashed(key, self.hash(key))
+    }
+
+    fn find_hashed(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(self.hash(key), |&v| key_at(slots, v) == Some(key))
+            .find(hash, |&v| key_at(slots, v) == Some(key))
             .copied()
     }
 
@@ -236,12 +240,18 @@ impl<T> Store<T> {
         }
     }
 
-    /// Puts `conn` in a free slot and indexes both keys. The caller has
-    /// checked that neither key is present.
+    /// Puts `conn` in a free slot and indexes both keys, unless a key is
+    /// taken or no slot is free. Each key is hashed once.
     fn insert(&mut self, conn: Conn<T>) -> Result<u32, InsertError> {
-        let idx = self.free_head;
         let hash_client = self.hash(&conn.client);
         let hash_reply = self.hash(&conn.reply);
+        if conn.client == conn.reply
+            || self.find_hashed(&conn.client, hash_client).is_some()
+            || self.find_hashed(&conn.reply, hash_reply).is_some()
+        {
+            return Err(InsertError::Duplicate);
+        }
+        let idx = self.free_head;
         let slot = self.slots.get_mut(idx as usize).ok_or(InsertError::Full)?;
         let SlotState::Free { next } = slot.state else {
             return Err(InsertError::Full);
@@ -385,15 +395,6 @@ impl<T> ConnTable<T> {
         now: Time,
         timeout: Duration,
     ) -> Result<ConnId, InsertError> {
-        if client == reply
-            || self.store.find(&client).is_some()
-            || self.store.find(&reply).is_some()
-        {
-            return Err(InsertError::Duplicate);
-        }
-        if self.is_full() {
-            return Err(InsertError::Full);
-        }
         let conn = Conn {
             last_seen: now,
             timeout_ms: duration_to_ms_u32(timeout),
