@@ -3,8 +3,12 @@
 //! port, or an extra key such as a QUIC connection id).
 //!
 //! Server `s` places `vnodes(s)` points on a 64-bit ring; point `j` is
-//! `SipHash-2-4(RING_KEY, identity || j as u32 big-endian)`. A key goes to
-//! the owner of the first point at or after the key's hash, wrapping around.
+//! `SipHash-2-4(key "rvs conhash ring", identity || j as u32 big-endian)`
+//! (identity: family byte, address bytes, port big-endian). A key goes to
+//! the owner of the first point at or after the key's hash, wrapping around;
+//! the key's hash is `SipHash-2-4(key "rvs flow hash v1", bytes)` over the
+//! source's family byte and address (then its port, for
+//! [`ConhashKey::SrcIpPort`]) or over the extra key's bytes as given.
 //! Points are sorted by value, then server index, so equal points (a 2^-64
 //! event) still give one defined order.
 //!

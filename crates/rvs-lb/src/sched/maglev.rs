@@ -5,21 +5,24 @@
 //! list over the slots, the permutation `(offset + j * skip) mod M` for
 //! `j = 0, 1, ...`, where
 //!
-//! * `offset = SipHash-2-4(MAGLEV_OFFSET_KEY, identity) mod M`,
-//! * `skip = SipHash-2-4(MAGLEV_SKIP_KEY, identity) mod (M - 1) + 1`,
+//! * `offset = SipHash-2-4(key "rvs maglev offst", identity) mod M`,
+//! * `skip = SipHash-2-4(key "rvs maglev skip!", identity) mod (M - 1) + 1`,
 //!
-//! and `identity` is the canonical encoding of the server's address and port
-//! ([`hash`](super::hash)). Since `M` is prime and `1 <= skip < M`, every
+//! (the 16 ASCII bytes are the 128-bit SipHash key) and `identity` is the
+//! canonical encoding of the server: family byte `4`/`6`, address bytes,
+//! port big-endian. Since `M` is prime and `1 <= skip < M`, every
 //! preference list visits every slot. Servers take turns claiming the next
 //! free slot on their own list until the table is full. The paper's turns
-//! are a plain rotation; ours follow the weighted interleaved order of
-//! [`Interleave`](super::interleave::Interleave) (equal weights give the
-//! paper's rotation), so each server ends up with a share of slots equal to
-//! its weight share, to within about one slot. Weight 0 servers take no
-//! turn and own no slot.
+//! are a plain rotation; ours follow a weighted interleaved order (the
+//! Sainte-Laguë divisor method: next turn to the smallest
+//! `(2 * turns + 1) / weight`, ties to the earlier server; equal weights
+//! give the paper's rotation), so each server ends up with a share of slots
+//! equal to its weight share, to within about one slot. Weight 0 servers
+//! take no turn and own no slot.
 //!
-//! A flow's slot is the pinned flow hash of its source address (and source
-//! port with `mh-port`) modulo `M`. Because each server claims slots from
+//! A flow's slot is `SipHash-2-4(key "rvs flow hash v1", source)` modulo
+//! `M`, where `source` is the family byte and address bytes of the flow's
+//! source, followed by the source port big-endian with `mh-port`. Because each server claims slots from
 //! its own fixed list, removing one of `N` servers moves its slots and only
 //! a small fraction of the others' (the disruption test bounds it).
 //!

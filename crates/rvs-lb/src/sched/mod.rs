@@ -54,7 +54,7 @@
 //!
 //! # Stability
 //!
-//! Hash-based choices use a pinned hash ([`hash`]: SipHash-2-4, fixed keys,
+//! Hash-based choices use a pinned hash (module `sched::hash`: SipHash-2-4, fixed keys,
 //! canonical byte encodings), so the same server list gives the same tables
 //! and the same flow the same server on every node and in every release.
 //! Tests hold stored tables and picks; they fail if that ever changes.
