@@ -158,8 +158,11 @@ impl RssSteering {
             (0..=u16::MAX)
                 .map(|p| {
                     let mut input = [0u8; MAX_INPUT];
-                    input[offset..offset + 2].copy_from_slice(&p.to_be_bytes());
-                    (toeplitz.hash(&input[..offset + 2]) & mask) as u16
+                    let end = offset + 2;
+                    if let Some(port) = input.get_mut(offset..end) {
+                        port.copy_from_slice(&p.to_be_bytes());
+                    }
+                    (toeplitz.hash(input.get(..end).unwrap_or_default()) & mask) as u16
                 })
                 .collect()
         };
