@@ -21,8 +21,10 @@
     )
 )]
 
+pub mod classify;
 pub mod conn;
 pub mod flow;
+pub mod packet;
 pub mod rss;
 pub mod sched;
 pub mod stats;
