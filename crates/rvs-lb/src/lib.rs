@@ -22,9 +22,13 @@
 )]
 
 pub mod classify;
+pub mod config;
 pub mod conn;
 pub mod flow;
+pub mod fwd;
+pub mod laddr;
 pub mod packet;
 pub mod rss;
 pub mod sched;
 pub mod stats;
+pub mod worker;

@@ -478,6 +478,21 @@ impl<T> ConnTable<T> {
             })
     }
 
+    /// Visits every connection's payload mutably (keys and timers stay as
+    /// they are): for re-pointing connections at a new configuration.
+    /// Walks the whole slab: a control-plane operation.
+    pub fn for_each_data_mut(&mut self, mut f: impl FnMut(ConnId, &mut T)) {
+        for (slot, index) in self.store.slots.iter_mut().zip(0u32..) {
+            if let SlotState::Used(c) = &mut slot.state {
+                let id = ConnId {
+                    index,
+                    generation: slot.generation,
+                };
+                f(id, &mut c.data);
+            }
+        }
+    }
+
     /// Removes every connection for which `pred` holds, handing each to
     /// `on_removed` (to update the real server's counters); returns how many.
     /// For "remove this real server and expire its connections". Walks the

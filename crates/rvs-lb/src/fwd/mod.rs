@@ -1,0 +1,132 @@
+//! Forwarding modes: what happens to a packet of a known connection.
+//!
+//! A connection's two keys already hold every endpoint a rewrite needs (see
+//! [`crate::conn`]): the client key is C→V as received, the reply key is
+//! the server's reply as it will be received (R→L in FullNAT, R→C in NAT).
+//! So the client→server rewrite writes the *reverse of the reply key*, and
+//! the server→client rewrite writes the *reverse of the client key*; no
+//! configuration is consulted for an established flow, and a real server
+//! removed from the configuration keeps its connections working.
+
+pub mod rewrite;
+
+use core::net::IpAddr;
+
+use crate::classify::PacketInfo;
+use crate::config::ForwardMode;
+use crate::conn::{Conn, ConnState};
+use crate::flow::FlowKey;
+use crate::packet::Packet;
+use crate::stats::DropReason;
+
+/// What the caller does with a packet after the balancer has seen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) packet on. `next_hop` is the on-link neighbour
+    /// to hand it to (DR: the real server itself); `None` means route by
+    /// the packet's destination address.
+    Forward {
+        /// The neighbour, when it is not the route's choice.
+        next_hop: Option<IpAddr>,
+    },
+    /// Not a balanced flow: the stack handles it (local delivery, the
+    /// kernel through the exception path, or its own drop).
+    Pass,
+    /// Dropped and counted.
+    Drop(DropReason),
+}
+
+/// Sentinel for "the connection's real server is no longer configured".
+pub const NO_DEST: u32 = u32::MAX;
+
+/// Sentinel for "the connection's service is no longer configured".
+pub const NO_SERVICE: u32 = u32::MAX;
+
+/// What a worker keeps per connection besides its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnData {
+    /// Index of the service in the worker's current snapshot.
+    pub service: u32,
+    /// Index of the real server in that service, or [`NO_DEST`].
+    pub dest: u32,
+    /// How packets are forwarded.
+    pub mode: ForwardMode,
+    /// Protocol state.
+    pub state: ConnState,
+    /// Flags (`FLAG_*`).
+    pub flags: u8,
+}
+
+/// The connection is counted as active (not inactive) at its real server.
+pub const FLAG_ACTIVE: u8 = 0x01;
+/// A TOA option is still to be inserted (FullNAT TCP).
+pub const FLAG_TOA_PENDING: u8 = 0x02;
+/// The server's packets have been seen (DR/TUN connections that turn out
+/// to see replies).
+pub const FLAG_REPLIES_SEEN: u8 = 0x04;
+
+/// The reply key of a new connection in `mode`, for a client key `client`,
+/// real server `dest` and, for FullNAT/SNAT, the local endpoint `local`.
+pub fn reply_key(
+    mode: ForwardMode,
+    client: &FlowKey,
+    dest: (IpAddr, u16),
+    local: Option<(IpAddr, u16)>,
+) -> FlowKey {
+    let proto = client.proto;
+    match (mode, local) {
+        (ForwardMode::FullNat | ForwardMode::Snat, Some((laddr, lport))) => {
+            FlowKey::new(proto, dest.0, dest.1, laddr, lport)
+        }
+        _ => FlowKey::new(proto, dest.0, dest.1, client.src_ip(), client.src_port),
+    }
+}
+
+/// Client → server: rewrite and say where it goes.
+pub fn to_server(packet: &mut Packet<'_>, info: &PacketInfo, conn: &Conn<ConnData>) -> Verdict {
+    let reply = conn.reply_key();
+    let server = (reply.src_ip(), reply.src_port);
+    let result = match conn.data.mode {
+        ForwardMode::FullNat | ForwardMode::Snat => {
+            let local = (reply.dst_ip(), reply.dst_port);
+            rewrite::rewrite(packet.data_mut(), info, local, server)
+        }
+        ForwardMode::Nat => {
+            let client = (info.key.src_ip(), info.key.src_port);
+            rewrite::rewrite(packet.data_mut(), info, client, server)
+        }
+        ForwardMode::Dr => {
+            return Verdict::Forward {
+                next_hop: Some(server.0),
+            };
+        }
+        ForwardMode::Tun(_) => Err(DropReason::Unsupported),
+    };
+    match result {
+        Ok(()) => Verdict::Forward { next_hop: None },
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// Server → client: rewrite and say where it goes.
+pub fn to_client(packet: &mut Packet<'_>, info: &PacketInfo, conn: &Conn<ConnData>) -> Verdict {
+    let client = conn.client_key();
+    let vip = (client.dst_ip(), client.dst_port);
+    let result = match conn.data.mode {
+        ForwardMode::FullNat | ForwardMode::Snat => {
+            let c = (client.src_ip(), client.src_port);
+            rewrite::rewrite(packet.data_mut(), info, vip, c)
+        }
+        ForwardMode::Nat => {
+            let c = (info.key.dst_ip(), info.key.dst_port);
+            rewrite::rewrite(packet.data_mut(), info, vip, c)
+        }
+        // The server answered through us although the mode does not need
+        // it (e.g. its default route points here): pass it on unchanged.
+        ForwardMode::Dr | ForwardMode::Tun(_) => Ok(()),
+    };
+    match result {
+        Ok(()) => Verdict::Forward { next_hop: None },
+        Err(reason) => Verdict::Drop(reason),
+    }
+}

@@ -1,0 +1,497 @@
+//! One worker's balancer: the per-packet pipeline and everything it owns.
+//!
+//! A [`Worker`] is instantiated once per worker thread and owns its
+//! connection table, scheduler states, local-port chooser and counters
+//! outright; all it shares is the read-only [`Config`] snapshot. The daemon
+//! calls [`Worker::process`] for each packet of a burst and
+//! [`Worker::expire`] between bursts; tests do the same with a simulated
+//! clock.
+//!
+//! The pipeline for one packet:
+//! 1. [`classify`]: parse once; malformed input is dropped and counted.
+//! 2. Connection lookup by the packet's own 5-tuple, which finds the entry
+//!    from either side. A hit is touched (lazy timer), its TCP state
+//!    advanced, and the packet rewritten by its forwarding mode.
+//! 3. Otherwise, a virtual service lookup; a packet for no service is
+//!    [`Verdict::Pass`]ed to the stack. A packet that may start a connection
+//!    (TCP SYN, any UDP, echo request) is scheduled to a real server, given a
+//!    local endpoint (FullNAT), entered in the table and forwarded.
+
+use std::sync::Arc;
+
+use crate::classify::{L4, PacketInfo, classify};
+use crate::config::{Config, ForwardMode, ServiceKey};
+use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
+use crate::fwd::{self, ConnData, FLAG_ACTIVE, NO_DEST, NO_SERVICE, Verdict};
+use crate::laddr::{LocalPorts, Steering};
+use crate::packet::Packet;
+use crate::sched::{SchedState, ServerFacts};
+use crate::stats::{DropCounters, DropReason, TrafficStats};
+
+/// How a worker is set up.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// This worker's index among the workers.
+    pub id: u16,
+    /// Connection table capacity.
+    pub conn_capacity: u32,
+    /// Seed of the connection table's hash.
+    pub hash_seed: u64,
+    /// How replies reach the worker that owns their connection.
+    pub steering: Steering,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            id: 0,
+            conn_capacity: 1 << 20,
+            hash_seed: 0x5256_535f_6c62_0001,
+            steering: Steering::Any,
+        }
+    }
+}
+
+/// Per-worker state of one virtual service.
+#[derive(Debug, Clone)]
+pub struct ServiceState {
+    /// The scheduler's per-worker part.
+    sched: SchedState,
+    /// What the scheduler sees of each real server.
+    pub facts: Vec<ServerFacts>,
+    /// Traffic of the service.
+    pub stats: TrafficStats,
+    /// Traffic of each real server.
+    pub dest_stats: Vec<TrafficStats>,
+    /// Connections of the service in this worker's table.
+    pub conns: u32,
+}
+
+/// One worker's balancer.
+#[derive(Debug)]
+pub struct Worker {
+    config: Arc<Config>,
+    services: Vec<ServiceState>,
+    conns: ConnTable<ConnData>,
+    locals: LocalPorts,
+    drops: DropCounters,
+}
+
+impl Worker {
+    /// A worker with an empty configuration.
+    pub fn new(options: WorkerOptions) -> Self {
+        Worker {
+            config: Arc::new(Config::default()),
+            services: Vec::new(),
+            conns: ConnTable::new(options.conn_capacity, options.hash_seed),
+            locals: LocalPorts::new(options.id, options.steering),
+            drops: DropCounters::default(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Per-service state, parallel to `config().services()`.
+    pub fn services(&self) -> &[ServiceState] {
+        &self.services
+    }
+
+    /// Drop counters.
+    pub fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// The connection table (for listings such as `ipvsadm -Lnc`).
+    pub fn conns(&self) -> &ConnTable<ConnData> {
+        &self.conns
+    }
+
+    /// Adopts a new configuration snapshot without disturbing established
+    /// connections: per-service and per-server state is carried over by
+    /// identity (service key; server address and port), and connections are
+    /// re-pointed at the new indices. A connection whose service or server
+    /// is gone keeps flowing (its keys hold everything the rewrite needs)
+    /// but is no longer counted anywhere; with `expire_removed`, such
+    /// connections are removed instead (`ipvsadm`'s "expire_nodest_conn").
+    pub fn apply(&mut self, config: Arc<Config>, expire_removed: bool) {
+        let old_config = core::mem::replace(&mut self.config, config);
+        let old_states = core::mem::take(&mut self.services);
+        // old service index → (new index, old dest index → new dest index)
+        let mut remap: Vec<Option<(u32, Vec<u32>)>> = Vec::with_capacity(old_states.len());
+        for old in old_config.services() {
+            let new_idx = self.config.find(&old.spec.key);
+            let new_service = new_idx.and_then(|ni| Some((ni, self.config.service(ni)?)));
+            remap.push(new_service.map(|(ni, new)| {
+                let dests = old
+                    .spec
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        new.spec
+                            .dests
+                            .iter()
+                            .position(|n| n.addr == d.addr && n.port == d.port)
+                            .map_or(NO_DEST, |p| p as u32)
+                    })
+                    .collect();
+                (ni as u32, dests)
+            }));
+        }
+        self.services = self
+            .config
+            .services()
+            .iter()
+            .map(|s| {
+                let n = s.spec.dests.len();
+                let old = old_config
+                    .find(&s.spec.key)
+                    .and_then(|oi| old_states.get(oi).map(|st| (oi, st)));
+                let mut facts: Vec<ServerFacts> = s
+                    .spec
+                    .dests
+                    .iter()
+                    .map(|d| ServerFacts::up(d.weight))
+                    .collect();
+                let mut dest_stats = vec![TrafficStats::default(); n];
+                let mut stats = TrafficStats::default();
+                if let Some((oi, st)) = old {
+                    stats = st.stats;
+                    if let Some(Some((_, map))) = remap.get(oi) {
+                        for (od, &nd) in map.iter().enumerate() {
+                            let (Some(f), Some(ds)) = (st.facts.get(od), st.dest_stats.get(od))
+                            else {
+                                continue;
+                            };
+                            if let (Some(nf), Some(nds)) =
+                                (facts.get_mut(nd as usize), dest_stats.get_mut(nd as usize))
+                            {
+                                nf.active = f.active;
+                                nf.inactive = f.inactive;
+                                *nds = *ds;
+                            }
+                        }
+                    }
+                }
+                let mut state = ServiceState {
+                    sched: s.scheduler.new_state(),
+                    facts,
+                    stats,
+                    dest_stats,
+                    conns: 0,
+                };
+                for (i, d) in s.spec.dests.iter().enumerate() {
+                    refresh_availability(&mut state, i, d.upper_threshold, d.lower_threshold);
+                }
+                state
+            })
+            .collect();
+        // Re-point connections and count them per service again.
+        let services = &mut self.services;
+        let mut orphans = 0usize;
+        self.conns.for_each_data_mut(|_, data| {
+            let mapped = remap
+                .get(data.service as usize)
+                .and_then(|m| m.as_ref())
+                .map(|(ns, dests)| {
+                    (
+                        *ns,
+                        dests.get(data.dest as usize).copied().unwrap_or(NO_DEST),
+                    )
+                });
+            match mapped {
+                Some((ns, nd)) => {
+                    data.service = ns;
+                    data.dest = nd;
+                    if let Some(s) = services.get_mut(ns as usize) {
+                        s.conns += 1;
+                    }
+                }
+                None => {
+                    data.service = NO_SERVICE;
+                    data.dest = NO_DEST;
+                }
+            }
+            if data.dest == NO_DEST {
+                orphans += 1;
+            }
+        });
+        if expire_removed && orphans > 0 {
+            let services = &mut self.services;
+            self.conns.remove_where(
+                |_, conn| conn.data.dest == NO_DEST,
+                |_, conn| forget(services, &conn.data),
+            );
+        }
+    }
+
+    /// Removes connections that have been idle past their timeout; at most
+    /// `budget` entries are examined. Returns how many were removed.
+    pub fn expire(&mut self, now: Time, budget: usize) -> usize {
+        let mut n = 0;
+        let services = &mut self.services;
+        self.conns.expire(now, budget, |_, conn| {
+            n += 1;
+            forget(services, &conn.data);
+        });
+        n
+    }
+
+    /// Runs one packet through the balancer. `mark` is the packet's firewall
+    /// mark (0: none); `now` the worker's clock.
+    pub fn process(&mut self, packet: &mut Packet<'_>, mark: u32, now: Time) -> Verdict {
+        let info = match classify(packet.data()) {
+            Ok(info) => info,
+            Err(reason) => return self.drop(reason),
+        };
+        if let L4::IcmpError | L4::Other = info.l4 {
+            return Verdict::Pass;
+        }
+        let timeouts = &self.config.timeouts;
+        if let Some((_, dir, conn)) = self.conns.lookup_mut(&info.key) {
+            conn.touch(now);
+            let data = &mut conn.data;
+            if let (ConnState::Tcp(state), L4::Tcp(flags)) = (data.state, info.l4) {
+                let side = Side::of(dir, data.mode.sees_replies());
+                let next = state.next(side, flags);
+                if next != state {
+                    data.state = ConnState::Tcp(next);
+                    let timeout = timeouts.of(data.state);
+                    update_activity(&mut self.services, data);
+                    let _ = conn;
+                    // Re-borrow to change the timeout (the wheel may move
+                    // the entry earlier).
+                    if let Some((id, _)) = self.conns.lookup(&info.key) {
+                        self.conns.set_timeout(id, timeout);
+                    }
+                }
+            }
+            return self.forward_existing(packet, &info, dir);
+        }
+        let Some(service) = self.config.lookup(&info, mark) else {
+            return Verdict::Pass;
+        };
+        match info.l4 {
+            L4::Tcp(flags) if !flags.contains(TcpFlags::SYN) || flags.contains(TcpFlags::RST) => {
+                return self.drop(DropReason::NoConnection);
+            }
+            L4::Echo { request: false, .. } => return self.drop(DropReason::NoConnection),
+            _ => {}
+        }
+        match self.new_connection(&info, service, now) {
+            Ok(dir) => self.forward_existing(packet, &info, dir),
+            Err(reason) => self.drop(reason),
+        }
+    }
+
+    fn forward_existing(
+        &mut self,
+        packet: &mut Packet<'_>,
+        info: &PacketInfo,
+        dir: Direction,
+    ) -> Verdict {
+        let Some((_, _, conn)) = self.conns.lookup_mut(&info.key) else {
+            return self.drop(DropReason::NoConnection);
+        };
+        let len = info.ip_len;
+        let (s, d) = (conn.data.service as usize, conn.data.dest as usize);
+        let verdict = match dir {
+            Direction::FromClient => fwd::to_server(packet, info, conn),
+            Direction::FromServer => fwd::to_client(packet, info, conn),
+        };
+        if let Some(st) = self.services.get_mut(s) {
+            let count = |t: &mut TrafficStats| match dir {
+                Direction::FromClient => t.count_in(len),
+                Direction::FromServer => t.count_out(len),
+            };
+            count(&mut st.stats);
+            if let Some(ds) = st.dest_stats.get_mut(d) {
+                count(ds);
+            }
+        }
+        if let Verdict::Drop(reason) = verdict {
+            self.drops.count(reason);
+        }
+        verdict
+    }
+
+    /// Schedules a new flow of `service` and enters it in the table.
+    fn new_connection(
+        &mut self,
+        info: &PacketInfo,
+        service: usize,
+        now: Time,
+    ) -> Result<Direction, DropReason> {
+        let svc = self.config.service(service).ok_or(DropReason::NoService)?;
+        let state = self
+            .services
+            .get_mut(service)
+            .ok_or(DropReason::NoService)?;
+        if svc.spec.conn_limit > 0 && state.conns >= svc.spec.conn_limit {
+            return Err(DropReason::ConnLimit);
+        }
+        let dest_idx = svc
+            .scheduler
+            .pick(&mut state.sched, &info.key, None, &state.facts)
+            .ok_or(DropReason::NoRealServer)?;
+        let dest = svc
+            .spec
+            .dests
+            .get(dest_idx)
+            .ok_or(DropReason::NoRealServer)?;
+        let port = if dest.port == 0 {
+            info.key.dst_port
+        } else {
+            dest.port
+        };
+        // Echo flows keep their identifier as the "port" on the server side.
+        let port = match info.l4 {
+            L4::Echo { ident, .. } if dest.mode != ForwardMode::FullNat => ident,
+            _ => port,
+        };
+        let local = match dest.mode {
+            ForwardMode::FullNat | ForwardMode::Snat => Some(
+                self.locals
+                    .allocate(&svc.spec.laddrs, info.proto, (dest.addr, port), &self.conns)
+                    .ok_or(DropReason::LocalPortsExhausted)?,
+            ),
+            _ => None,
+        };
+        let reply = fwd::reply_key(dest.mode, &info.key, (dest.addr, port), local);
+        let reply = match info.l4 {
+            // An echo reply carries the identifier as its destination port.
+            L4::Echo { .. } => crate::flow::FlowKey {
+                src_port: 0,
+                dst_port: reply.dst_port,
+                ..reply
+            },
+            _ => reply,
+        };
+        let mut conn_state = ConnState::initial(info.proto).ok_or(DropReason::Unsupported)?;
+        if let (ConnState::Tcp(s), L4::Tcp(flags)) = (conn_state, info.l4) {
+            let side = Side::of(Direction::FromClient, dest.mode.sees_replies());
+            conn_state = ConnState::Tcp(s.next(side, flags));
+        }
+        let data = ConnData {
+            service: service as u32,
+            dest: dest_idx as u32,
+            mode: dest.mode,
+            state: conn_state,
+            flags: 0,
+        };
+        let timeout = self.config.timeouts.of(conn_state);
+        self.conns
+            .insert(info.key, reply, data, now, timeout)
+            .map_err(|e| match e {
+                crate::conn::InsertError::Full => DropReason::ConnTableFull,
+                _ => DropReason::NoConnection,
+            })?;
+        state.conns += 1;
+        state.stats.conns += 1;
+        if let Some(ds) = state.dest_stats.get_mut(dest_idx) {
+            ds.conns += 1;
+        }
+        if let Some(f) = state.facts.get_mut(dest_idx) {
+            if conn_state.is_active() {
+                f.active += 1;
+            } else {
+                f.inactive += 1;
+            }
+        }
+        if conn_state.is_active()
+            && let Some((_, _, c)) = self.conns.lookup_mut(&info.key)
+        {
+            c.data.flags |= FLAG_ACTIVE;
+        }
+        refresh_availability(state, dest_idx, dest.upper_threshold, dest.lower_threshold);
+        Ok(Direction::FromClient)
+    }
+
+    fn drop(&mut self, reason: DropReason) -> Verdict {
+        self.drops.count(reason);
+        Verdict::Drop(reason)
+    }
+
+    /// Removes one connection (e.g. `ipvsadm` deleting it); false if absent.
+    pub fn remove_conn(&mut self, id: ConnId) -> bool {
+        match self.conns.remove(id) {
+            Some(conn) => {
+                forget(&mut self.services, &conn.data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The service key of connection data, for listings.
+    pub fn service_key(&self, data: &ConnData) -> Option<ServiceKey> {
+        self.config
+            .service(data.service as usize)
+            .map(|s| s.spec.key)
+    }
+}
+
+/// Moves a connection between the active and inactive counts of its real
+/// server after a state change.
+fn update_activity(services: &mut [ServiceState], data: &mut ConnData) {
+    let active = data.state.is_active();
+    let was = data.flags & FLAG_ACTIVE != 0;
+    if active == was {
+        return;
+    }
+    if active {
+        data.flags |= FLAG_ACTIVE;
+    } else {
+        data.flags &= !FLAG_ACTIVE;
+    }
+    let Some(f) = services
+        .get_mut(data.service as usize)
+        .and_then(|s| s.facts.get_mut(data.dest as usize))
+    else {
+        return;
+    };
+    if active {
+        f.inactive = f.inactive.saturating_sub(1);
+        f.active += 1;
+    } else {
+        f.active = f.active.saturating_sub(1);
+        f.inactive += 1;
+    }
+}
+
+/// Uncounts a connection that is gone.
+fn forget(services: &mut [ServiceState], data: &ConnData) {
+    let Some(s) = services.get_mut(data.service as usize) else {
+        return;
+    };
+    s.conns = s.conns.saturating_sub(1);
+    if let Some(f) = s.facts.get_mut(data.dest as usize) {
+        if data.flags & FLAG_ACTIVE != 0 {
+            f.active = f.active.saturating_sub(1);
+        } else {
+            f.inactive = f.inactive.saturating_sub(1);
+        }
+    }
+}
+
+/// IPVS's overload rule: a server at or above its upper threshold takes no
+/// new connections until it falls below the lower threshold (or 3/4 of the
+/// upper one when no lower threshold is set).
+fn refresh_availability(state: &mut ServiceState, dest: usize, upper: u32, lower: u32) {
+    let Some(f) = state.facts.get_mut(dest) else {
+        return;
+    };
+    if upper == 0 {
+        f.available = true;
+        return;
+    }
+    let conns = f.active.saturating_add(f.inactive);
+    let resume = if lower > 0 { lower } else { upper / 4 * 3 };
+    if conns >= upper {
+        f.available = false;
+    } else if conns < resume.max(1) || f.available {
+        f.available = true;
+    }
+}
