@@ -8,7 +8,11 @@
 //! configuration is consulted for an established flow, and a real server
 //! removed from the configuration keeps its connections working.
 
+mod dr;
+mod fullnat;
+mod nat;
 pub mod rewrite;
+mod tun;
 
 use core::net::IpAddr;
 
@@ -83,50 +87,34 @@ pub fn reply_key(
 }
 
 /// Client → server: rewrite and say where it goes.
-pub fn to_server(packet: &mut Packet<'_>, info: &PacketInfo, conn: &Conn<ConnData>) -> Verdict {
-    let reply = conn.reply_key();
-    let server = (reply.src_ip(), reply.src_port);
+pub fn to_server(packet: &mut Packet<'_>, info: &PacketInfo, conn: &mut Conn<ConnData>) -> Verdict {
     let result = match conn.data.mode {
-        ForwardMode::FullNat | ForwardMode::Snat => {
-            let local = (reply.dst_ip(), reply.dst_port);
-            rewrite::rewrite(packet.data_mut(), info, local, server)
-        }
-        ForwardMode::Nat => {
-            let client = (info.key.src_ip(), info.key.src_port);
-            rewrite::rewrite(packet.data_mut(), info, client, server)
-        }
-        ForwardMode::Dr => {
-            return Verdict::Forward {
-                next_hop: Some(server.0),
-            };
-        }
-        ForwardMode::Tun(_) => Err(DropReason::Unsupported),
+        ForwardMode::FullNat | ForwardMode::Snat => fullnat::to_server(packet, info, conn),
+        ForwardMode::Nat => nat::to_server(packet, info, conn),
+        ForwardMode::Dr => return dr::to_server(conn),
+        ForwardMode::Tun(kind) => tun::to_server(packet, info, conn, kind),
     };
     match result {
-        Ok(()) => Verdict::Forward { next_hop: None },
+        Ok(next_hop) => Verdict::Forward { next_hop },
         Err(reason) => Verdict::Drop(reason),
     }
 }
 
 /// Server → client: rewrite and say where it goes.
-pub fn to_client(packet: &mut Packet<'_>, info: &PacketInfo, conn: &Conn<ConnData>) -> Verdict {
-    let client = conn.client_key();
-    let vip = (client.dst_ip(), client.dst_port);
+pub fn to_client(packet: &mut Packet<'_>, info: &PacketInfo, conn: &mut Conn<ConnData>) -> Verdict {
     let result = match conn.data.mode {
-        ForwardMode::FullNat | ForwardMode::Snat => {
-            let c = (client.src_ip(), client.src_port);
-            rewrite::rewrite(packet.data_mut(), info, vip, c)
-        }
-        ForwardMode::Nat => {
-            let c = (info.key.dst_ip(), info.key.dst_port);
-            rewrite::rewrite(packet.data_mut(), info, vip, c)
-        }
+        ForwardMode::FullNat | ForwardMode::Snat => fullnat::to_client(packet, info, conn),
+        ForwardMode::Nat => nat::to_client(packet, info, conn),
         // The server answered through us although the mode does not need
         // it (e.g. its default route points here): pass it on unchanged.
-        ForwardMode::Dr | ForwardMode::Tun(_) => Ok(()),
+        ForwardMode::Dr | ForwardMode::Tun(_) => Ok(None),
     };
     match result {
-        Ok(()) => Verdict::Forward { next_hop: None },
+        Ok(next_hop) => Verdict::Forward { next_hop },
         Err(reason) => Verdict::Drop(reason),
     }
 }
+
+/// What a mode's rewrite returns: the next hop to hand the packet to
+/// (`None`: route by destination), or why it was dropped.
+pub type Xmit = Result<Option<IpAddr>, DropReason>;

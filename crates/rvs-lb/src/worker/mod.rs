@@ -17,6 +17,9 @@
 //!    (TCP SYN, any UDP, echo request) is scheduled to a real server, given a
 //!    local endpoint (FullNAT), entered in the table and forwarded.
 
+mod icmp_error;
+mod schedule;
+
 use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
@@ -246,8 +249,10 @@ impl Worker {
             Ok(info) => info,
             Err(reason) => return self.drop(reason),
         };
-        if let L4::IcmpError | L4::Other = info.l4 {
-            return Verdict::Pass;
+        match info.l4 {
+            L4::IcmpError => return self.icmp_error(packet, &info, now),
+            L4::Other => return Verdict::Pass,
+            _ => {}
         }
         let timeouts = &self.config.timeouts;
         if let Some((_, dir, conn)) = self.conns.lookup_mut(&info.key) {
@@ -324,18 +329,15 @@ impl Worker {
         service: usize,
         now: Time,
     ) -> Result<Direction, DropReason> {
-        let svc = self.config.service(service).ok_or(DropReason::NoService)?;
-        let state = self
-            .services
-            .get_mut(service)
-            .ok_or(DropReason::NoService)?;
-        if svc.spec.conn_limit > 0 && state.conns >= svc.spec.conn_limit {
-            return Err(DropReason::ConnLimit);
+        let config = Arc::clone(&self.config);
+        let svc = config.service(service).ok_or(DropReason::NoService)?;
+        {
+            let state = self.services.get(service).ok_or(DropReason::NoService)?;
+            if svc.spec.conn_limit > 0 && state.conns >= svc.spec.conn_limit {
+                return Err(DropReason::ConnLimit);
+            }
         }
-        let dest_idx = svc
-            .scheduler
-            .pick(&mut state.sched, &info.key, None, &state.facts)
-            .ok_or(DropReason::NoRealServer)?;
+        let dest_idx = self.schedule(service, info, now)?;
         let dest = svc
             .spec
             .dests
@@ -388,6 +390,10 @@ impl Worker {
                 crate::conn::InsertError::Full => DropReason::ConnTableFull,
                 _ => DropReason::NoConnection,
             })?;
+        let state = self
+            .services
+            .get_mut(service)
+            .ok_or(DropReason::NoService)?;
         state.conns += 1;
         state.stats.conns += 1;
         if let Some(ds) = state.dest_stats.get_mut(dest_idx) {
