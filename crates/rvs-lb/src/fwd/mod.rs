@@ -86,13 +86,35 @@ pub fn reply_key(
     }
 }
 
+/// What the forwarding modes need to know about the worker's
+/// surroundings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FwdContext {
+    /// MTU of the path towards real servers (the egress port's MTU):
+    /// packets that would exceed it after encapsulation are answered with
+    /// ICMP "fragmentation needed" / "packet too big" when they may not be
+    /// fragmented.
+    pub mtu: u16,
+}
+
+impl Default for FwdContext {
+    fn default() -> Self {
+        FwdContext { mtu: 1500 }
+    }
+}
+
 /// Client → server: rewrite and say where it goes.
-pub fn to_server(packet: &mut Packet<'_>, info: &PacketInfo, conn: &mut Conn<ConnData>) -> Verdict {
+pub fn to_server(
+    packet: &mut Packet<'_>,
+    info: &PacketInfo,
+    conn: &mut Conn<ConnData>,
+    ctx: &FwdContext,
+) -> Verdict {
     let result = match conn.data.mode {
         ForwardMode::FullNat | ForwardMode::Snat => fullnat::to_server(packet, info, conn),
         ForwardMode::Nat => nat::to_server(packet, info, conn),
         ForwardMode::Dr => return dr::to_server(conn),
-        ForwardMode::Tun(kind) => tun::to_server(packet, info, conn, kind),
+        ForwardMode::Tun(kind) => tun::to_server(packet, info, conn, kind, ctx),
     };
     match result {
         Ok(next_hop) => Verdict::Forward { next_hop },

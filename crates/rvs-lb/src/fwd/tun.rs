@@ -8,7 +8,7 @@ use crate::conn::Conn;
 use crate::packet::Packet;
 use crate::stats::DropReason;
 
-use super::{ConnData, Xmit};
+use super::{ConnData, FwdContext, Xmit};
 
 /// Client → server: encapsulate towards the real server.
 pub(super) fn to_server(
@@ -16,6 +16,7 @@ pub(super) fn to_server(
     _info: &PacketInfo,
     _conn: &mut Conn<ConnData>,
     _kind: TunnelKind,
+    _ctx: &FwdContext,
 ) -> Xmit {
     Err(DropReason::Unsupported)
 }

@@ -23,9 +23,12 @@ mod schedule;
 use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
+use crate::config::ToaMode;
 use crate::config::{Config, ForwardMode, ServiceKey};
 use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
-use crate::fwd::{self, ConnData, FLAG_ACTIVE, NO_DEST, NO_SERVICE, Verdict};
+use crate::fwd::{
+    self, ConnData, FLAG_ACTIVE, FLAG_TOA_PENDING, FwdContext, NO_DEST, NO_SERVICE, Verdict,
+};
 use crate::laddr::{LocalPorts, Steering};
 use crate::packet::Packet;
 use crate::sched::{SchedState, ServerFacts};
@@ -42,6 +45,8 @@ pub struct WorkerOptions {
     pub hash_seed: u64,
     /// How replies reach the worker that owns their connection.
     pub steering: Steering,
+    /// What forwarding needs to know (path MTU).
+    pub fwd: FwdContext,
 }
 
 impl Default for WorkerOptions {
@@ -51,6 +56,7 @@ impl Default for WorkerOptions {
             conn_capacity: 1 << 20,
             hash_seed: 0x5256_535f_6c62_0001,
             steering: Steering::Any,
+            fwd: FwdContext::default(),
         }
     }
 }
@@ -78,6 +84,7 @@ pub struct Worker {
     conns: ConnTable<ConnData>,
     locals: LocalPorts,
     drops: DropCounters,
+    fwd: FwdContext,
 }
 
 impl Worker {
@@ -89,6 +96,7 @@ impl Worker {
             conns: ConnTable::new(options.conn_capacity, options.hash_seed),
             locals: LocalPorts::new(options.id, options.steering),
             drops: DropCounters::default(),
+            fwd: options.fwd,
         }
     }
 
@@ -303,7 +311,7 @@ impl Worker {
         let len = info.ip_len;
         let (s, d) = (conn.data.service as usize, conn.data.dest as usize);
         let verdict = match dir {
-            Direction::FromClient => fwd::to_server(packet, info, conn),
+            Direction::FromClient => fwd::to_server(packet, info, conn, &self.fwd),
             Direction::FromServer => fwd::to_client(packet, info, conn),
         };
         if let Some(st) = self.services.get_mut(s) {
@@ -376,12 +384,15 @@ impl Worker {
             let side = Side::of(Direction::FromClient, dest.mode.sees_replies());
             conn_state = ConnState::Tcp(s.next(side, flags));
         }
+        let toa = dest.mode == ForwardMode::FullNat
+            && matches!(info.l4, L4::Tcp(_))
+            && svc.spec.toa != ToaMode::Off;
         let data = ConnData {
             service: service as u32,
             dest: dest_idx as u32,
             mode: dest.mode,
             state: conn_state,
-            flags: 0,
+            flags: if toa { FLAG_TOA_PENDING } else { 0 },
         };
         let timeout = self.config.timeouts.of(conn_state);
         self.conns
