@@ -145,9 +145,7 @@ fn ports(proto: u8, l4: &[u8], v6: bool) -> Result<(L4, u16, u16), DropReason> {
     match proto {
         ip_proto::TCP => {
             let tcp = TcpPacket::parse(l4).map_err(malformed)?;
-            // The state machine uses the low flag bits (FIN, SYN, RST, ACK).
-            let flags = TcpFlags((tcp.flags().bits() & 0xff) as u8);
-            Ok((L4::Tcp(flags), tcp.src_port(), tcp.dst_port()))
+            Ok((L4::Tcp(tcp.flags()), tcp.src_port(), tcp.dst_port()))
         }
         ip_proto::UDP => {
             let udp = UdpPacket::parse(l4).map_err(malformed)?;

@@ -25,6 +25,7 @@
 //! [`TcpState::next`].
 
 use core::time::Duration;
+pub use rvs_wire::tcp::TcpFlags;
 
 use super::table::Direction;
 
@@ -103,7 +104,7 @@ impl TcpState {
             Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA,
             Listen as LI, SynRecv as SR, SynSent as SS, TimeWait as TW,
         };
-        let Some(event) = flags.event() else {
+        let Some(event) = event(flags) else {
             return CL;
         };
         // For the current state: the next state for [SYN, FIN, ACK, RST],
@@ -172,49 +173,19 @@ impl Side {
     }
 }
 
-/// The flags byte of a TCP header (byte 13), of which the state machine reads
-/// FIN, SYN, RST and ACK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct TcpFlags(pub u8);
-
-impl TcpFlags {
-    /// FIN: the sender has finished sending.
-    pub const FIN: TcpFlags = TcpFlags(0x01);
-    /// SYN: synchronise sequence numbers.
-    pub const SYN: TcpFlags = TcpFlags(0x02);
-    /// RST: reset the connection.
-    pub const RST: TcpFlags = TcpFlags(0x04);
-    /// PSH: push.
-    pub const PSH: TcpFlags = TcpFlags(0x08);
-    /// ACK: the acknowledgment field is significant.
-    pub const ACK: TcpFlags = TcpFlags(0x10);
-
-    /// Whether every flag in `other` is set.
-    pub const fn contains(self, other: TcpFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The event this segment is for the state machine, by precedence RST,
-    /// SYN, FIN, ACK; `None` if it carries none of them.
-    const fn event(self) -> Option<Event> {
-        if self.contains(TcpFlags::RST) {
-            Some(Event::Rst)
-        } else if self.contains(TcpFlags::SYN) {
-            Some(Event::Syn)
-        } else if self.contains(TcpFlags::FIN) {
-            Some(Event::Fin)
-        } else if self.contains(TcpFlags::ACK) {
-            Some(Event::Ack)
-        } else {
-            None
-        }
-    }
-}
-
-impl core::ops::BitOr for TcpFlags {
-    type Output = TcpFlags;
-    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
-        TcpFlags(self.0 | rhs.0)
+/// The state machine's event for a segment's flags, by precedence RST,
+/// SYN, FIN, ACK; `None` if it carries none of them.
+const fn event(flags: TcpFlags) -> Option<Event> {
+    if flags.contains(TcpFlags::RST) {
+        Some(Event::Rst)
+    } else if flags.contains(TcpFlags::SYN) {
+        Some(Event::Syn)
+    } else if flags.contains(TcpFlags::FIN) {
+        Some(Event::Fin)
+    } else if flags.contains(TcpFlags::ACK) {
+        Some(Event::Ack)
+    } else {
+        None
     }
 }
 
@@ -479,7 +450,7 @@ mod tests {
         assert_eq!(Established.next(Side::Input, FIN | ACK), CloseWait);
         // A segment with none of the four flags closes, as in IPVS.
         assert_eq!(Established.next(Side::Input, PSH), Close);
-        assert_eq!(Established.next(Side::Input, TcpFlags(0)), Close);
+        assert_eq!(Established.next(Side::Input, TcpFlags::NONE), Close);
     }
 
     #[test]
