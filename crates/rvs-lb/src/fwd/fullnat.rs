@@ -6,7 +6,7 @@ use crate::classify::PacketInfo;
 use crate::conn::Conn;
 use crate::packet::Packet;
 
-use super::{ConnData, Xmit, rewrite};
+use super::{ConnData, Xmit, nat64, rewrite};
 
 /// Client → server: source becomes the local endpoint, destination the
 /// real server (both from the reply key).
@@ -15,6 +15,9 @@ pub(super) fn to_server(
     info: &PacketInfo,
     conn: &mut Conn<ConnData>,
 ) -> Xmit {
+    if nat64::translates(info, conn) {
+        return nat64::to_server(packet, info, conn);
+    }
     let reply = conn.reply_key();
     let local = (reply.dst_ip(), reply.dst_port);
     let server = (reply.src_ip(), reply.src_port);
@@ -29,6 +32,9 @@ pub(super) fn to_client(
     info: &PacketInfo,
     conn: &mut Conn<ConnData>,
 ) -> Xmit {
+    if nat64::translates(info, conn) {
+        return nat64::to_client(packet, info, conn);
+    }
     let client = conn.client_key();
     let vip = (client.dst_ip(), client.dst_port);
     let c = (client.src_ip(), client.src_port);

@@ -11,6 +11,7 @@
 mod dr;
 mod fullnat;
 mod nat;
+mod nat64;
 pub mod rewrite;
 mod tun;
 
