@@ -128,8 +128,10 @@ impl DestSpec {
         let same_family = vip_is_v6.is_none_or(|v6| v6 == self.addr.is_ipv6());
         match self.mode {
             // FullNAT translates families (NAT64) through its local address.
-            ForwardMode::FullNat | ForwardMode::Snat => {}
-            ForwardMode::Nat | ForwardMode::Dr | ForwardMode::Tun(_) if !same_family => {
+            ForwardMode::FullNat => {}
+            ForwardMode::Nat | ForwardMode::Dr | ForwardMode::Tun(_) | ForwardMode::Snat
+                if !same_family =>
+            {
                 return Err(ConfigError::new(
                     "addr",
                     format!(

@@ -28,6 +28,8 @@ use crate::flow::to_v6;
 pub struct Config {
     services: Vec<Service>,
     by_key: HashMap<ServiceKey, usize>,
+    /// Match (SNAT) services, in configuration order: tried in turn.
+    matchers: Vec<usize>,
     /// Connection timeouts (`ipvsadm --set`).
     pub timeouts: Timeouts,
 }
@@ -37,6 +39,7 @@ impl Config {
     pub fn build(specs: Vec<ServiceSpec>, timeouts: Timeouts) -> Result<Config, ConfigError> {
         let mut services = Vec::with_capacity(specs.len());
         let mut by_key = HashMap::with_capacity(specs.len());
+        let mut matchers = Vec::new();
         for (i, spec) in specs.into_iter().enumerate() {
             let service = Service::build(spec).map_err(|e| e.in_service(i))?;
             if by_key.insert(service.spec.key, i).is_some() {
@@ -45,11 +48,15 @@ impl Config {
                     format!("duplicate virtual service {}", service.spec.key),
                 ));
             }
+            if matches!(service.spec.key, ServiceKey::Match { .. }) {
+                matchers.push(i);
+            }
             services.push(service);
         }
         Ok(Config {
             services,
             by_key,
+            matchers,
             timeouts,
         })
     }
@@ -73,7 +80,7 @@ impl Config {
     /// The service a new flow belongs to, in IPVS's order: a firewall-mark
     /// service if the packet carries a mark that has one, then the exact
     /// protocol/address/port, then a port-0 ("all ports") service on the
-    /// address.
+    /// address; last, the first match (SNAT) service whose networks match.
     pub fn lookup(&self, info: &PacketInfo, mark: u32) -> Option<usize> {
         if mark != 0
             && let Some(&i) = self.by_key.get(&ServiceKey::Fwmark {
@@ -91,13 +98,18 @@ impl Config {
         if let Some(&i) = self.by_key.get(&exact) {
             return Some(i);
         }
-        self.by_key
-            .get(&ServiceKey::Addr {
-                proto: info.proto,
-                addr: info.key.dst,
-                port: 0,
-            })
-            .copied()
+        if let Some(&i) = self.by_key.get(&ServiceKey::Addr {
+            proto: info.proto,
+            addr: info.key.dst,
+            port: 0,
+        }) {
+            return Some(i);
+        }
+        self.matchers.iter().copied().find(|&i| {
+            self.services
+                .get(i)
+                .is_some_and(|s| s.spec.key.matches(info.proto, info.key.src, info.key.dst))
+        })
     }
 
     /// True if `addr` is the address of some virtual service (the stack

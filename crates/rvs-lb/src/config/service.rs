@@ -31,6 +31,22 @@ pub enum ServiceKey {
         /// True for the IPv6 service of this mark.
         v6: bool,
     },
+    /// A match on the packet rather than a VIP (DPVS's `-H`), used by SNAT:
+    /// outbound flows of `proto` from the `src` network to the `dst`
+    /// network. Matched only when no VIP service is.
+    Match {
+        /// `ip_proto::TCP`, `UDP` or `ICMP`/`ICMPV6`.
+        proto: u8,
+        /// Source network (IPv4 mapped into IPv6) …
+        src: Ipv6Addr,
+        /// … and its prefix length (counted on the mapped form: an IPv4 /24
+        /// is 96 + 24).
+        src_prefix: u8,
+        /// Destination network.
+        dst: Ipv6Addr,
+        /// Its prefix length (0: any destination).
+        dst_prefix: u8,
+    },
 }
 
 impl ServiceKey {
@@ -52,19 +68,39 @@ impl ServiceKey {
         }
     }
 
+    /// An SNAT match: `proto` flows from `src/src_len` to `dst/dst_len`
+    /// (prefix lengths in the address's own family).
+    pub fn snat_match(proto: u8, src: IpAddr, src_len: u8, dst: IpAddr, dst_len: u8) -> Self {
+        let mapped = |a: IpAddr, len: u8| match a {
+            IpAddr::V4(_) => len.saturating_add(96),
+            IpAddr::V6(_) => len,
+        };
+        ServiceKey::Match {
+            proto,
+            src: to_v6(src),
+            src_prefix: mapped(src, src_len),
+            dst: to_v6(dst),
+            dst_prefix: if dst_len == 0 && src.is_ipv4() {
+                96
+            } else {
+                mapped(dst, dst_len)
+            },
+        }
+    }
+
     /// The VIP, for address services.
     pub fn addr(&self) -> Option<IpAddr> {
         match self {
             ServiceKey::Addr { addr, .. } => Some(from_v6(*addr)),
-            ServiceKey::Fwmark { .. } => None,
+            ServiceKey::Fwmark { .. } | ServiceKey::Match { .. } => None,
         }
     }
 
-    /// The port (0 for fwmark services).
+    /// The port (0 for fwmark and match services).
     pub fn port(&self) -> u16 {
         match self {
             ServiceKey::Addr { port, .. } => *port,
-            ServiceKey::Fwmark { .. } => 0,
+            ServiceKey::Fwmark { .. } | ServiceKey::Match { .. } => 0,
         }
     }
 
@@ -73,6 +109,22 @@ impl ServiceKey {
         match self {
             ServiceKey::Addr { addr, .. } => addr.to_ipv4_mapped().is_none(),
             ServiceKey::Fwmark { v6, .. } => *v6,
+            ServiceKey::Match { src, .. } => src.to_ipv4_mapped().is_none(),
+        }
+    }
+
+    /// For match services: whether a flow of `proto` from `src` to `dst`
+    /// (mapped addresses) matches.
+    pub fn matches(&self, proto: u8, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        match *self {
+            ServiceKey::Match {
+                proto: p,
+                src: s,
+                src_prefix,
+                dst: d,
+                dst_prefix,
+            } => p == proto && in_prefix(src, s, src_prefix) && in_prefix(dst, d, dst_prefix),
+            _ => false,
         }
     }
 }
@@ -95,6 +147,24 @@ impl fmt::Display for ServiceKey {
             }
             ServiceKey::Fwmark { mark, v6 } => {
                 write!(f, "FWM {mark}{}", if v6 { " IPv6" } else { "" })
+            }
+            ServiceKey::Match {
+                proto,
+                src,
+                src_prefix,
+                dst,
+                dst_prefix,
+            } => {
+                let net = |a: Ipv6Addr, len: u8| match from_v6(a) {
+                    IpAddr::V4(v4) => format!("{v4}/{}", len.saturating_sub(96)),
+                    IpAddr::V6(v6) => format!("{v6}/{len}"),
+                };
+                write!(
+                    f,
+                    "MATCH proto {proto} from {} to {}",
+                    net(src, src_prefix),
+                    net(dst, dst_prefix)
+                )
             }
         }
     }
@@ -190,7 +260,7 @@ impl Service {
         validate_key(&spec)?;
         let v6 = spec.key.is_v6();
         let vip_family = match spec.key {
-            ServiceKey::Addr { .. } => Some(v6),
+            ServiceKey::Addr { .. } | ServiceKey::Match { .. } => Some(v6),
             ServiceKey::Fwmark { .. } => None,
         };
         for (i, d) in spec.dests.iter().enumerate() {
@@ -207,8 +277,14 @@ impl Service {
                     format!("real server {}:{} appears twice", d.addr, d.port),
                 ));
             }
-            let needs_laddr = matches!(d.mode, ForwardMode::FullNat | ForwardMode::Snat);
-            if needs_laddr && !spec.laddrs.iter().any(|l| l.is_ipv6() == d.addr.is_ipv6()) {
+            let is_match = matches!(spec.key, ServiceKey::Match { .. });
+            if d.mode == ForwardMode::Snat && !is_match {
+                return Err(ConfigError::new(
+                    format!("dests[{i}].mode"),
+                    "SNAT real servers belong to match services (-H), not to a VIP",
+                ));
+            }
+            if d.mode == ForwardMode::FullNat && !spec.laddrs.iter().any(|l| l.is_ipv6() == d.addr.is_ipv6()) {
                 return Err(ConfigError::new(
                     format!("dests[{i}].mode"),
                     format!(
@@ -258,7 +334,33 @@ impl Service {
     }
 }
 
+/// Whether `addr` is in the network `net/len` (lengths over 128 never match).
+fn in_prefix(addr: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
+    if len > 128 {
+        return false;
+    }
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    addr.to_bits() & mask == net.to_bits() & mask
+}
+
 fn validate_key(spec: &ServiceSpec) -> Result<(), ConfigError> {
+    if let ServiceKey::Match {
+        src_prefix,
+        dst_prefix,
+        ..
+    } = spec.key
+    {
+        if src_prefix > 128 || dst_prefix > 128 {
+            return Err(ConfigError::new("match", "prefix length out of range"));
+        }
+        if spec.dests.iter().any(|d| d.mode != ForwardMode::Snat) {
+            return Err(ConfigError::new(
+                "dests",
+                "a match (SNAT) service takes only SNAT real servers (-J): the source addresses to use",
+            ));
+        }
+        return Ok(());
+    }
     let ServiceKey::Addr { proto, addr, port } = spec.key else {
         return Ok(());
     };

@@ -361,15 +361,25 @@ impl Worker {
             L4::Echo { ident, .. } if dest.mode != ForwardMode::FullNat => ident,
             _ => port,
         };
+        // The far end of the connection and the local addresses to use:
+        // FullNAT talks to the real server from a local address; SNAT keeps
+        // the destination and takes its "real server" as the source address.
+        let (remote, laddrs) = match dest.mode {
+            ForwardMode::Snat => (
+                (info.key.dst_ip(), info.key.dst_port),
+                core::slice::from_ref(&dest.addr),
+            ),
+            _ => ((dest.addr, port), svc.spec.laddrs.as_slice()),
+        };
         let local = match dest.mode {
             ForwardMode::FullNat | ForwardMode::Snat => Some(
                 self.locals
-                    .allocate(&svc.spec.laddrs, info.proto, (dest.addr, port), &self.conns)
+                    .allocate(laddrs, info.proto, remote, &self.conns)
                     .ok_or(DropReason::LocalPortsExhausted)?,
             ),
             _ => None,
         };
-        let reply = fwd::reply_key(dest.mode, &info.key, (dest.addr, port), local);
+        let reply = fwd::reply_key(dest.mode, &info.key, remote, local);
         let reply = match info.l4 {
             // An echo reply carries the identifier as its destination port.
             L4::Echo { .. } => crate::flow::FlowKey {
