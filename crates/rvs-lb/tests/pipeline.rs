@@ -310,3 +310,23 @@ fn weight_zero_is_quiescent() {
         assert_eq!(&out[16..20], &R2.octets());
     }
 }
+
+#[test]
+fn connections_are_listed_like_ipvsadm_lnc() {
+    let mut w = worker(ForwardMode::FullNat, SchedulerKind::Rr, false);
+    run(
+        &mut w,
+        &tcp((CLIENT, 40000), (VIP, 80), 1, true, None, &[]),
+        Time::from_secs(10),
+    );
+    let list: Vec<_> = w.connections(Time::from_secs(20)).collect();
+    assert_eq!(list.len(), 1);
+    let c = list[0];
+    assert_eq!(c.state, "SYN_RECV");
+    assert_eq!(c.expires, std::time::Duration::from_secs(50));
+    assert_eq!(c.client, (v4(CLIENT), 40000));
+    assert_eq!(c.virtual_addr, (v4(VIP), 80));
+    assert_eq!(c.local, Some((v4(LADDR), 1025)));
+    assert_eq!(c.dest, (v4(R1), 8080));
+    assert_eq!(c.mode, ForwardMode::FullNat);
+}

@@ -18,7 +18,10 @@
 //!    local endpoint (FullNAT), entered in the table and forwarded.
 
 mod icmp_error;
+mod listing;
 mod schedule;
+
+pub use listing::ConnEntry;
 
 use std::sync::Arc;
 
