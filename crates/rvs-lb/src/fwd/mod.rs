@@ -69,6 +69,12 @@ pub const FLAG_TOA_PENDING: u8 = 0x02;
 /// The server's packets have been seen (DR/TUN connections that turn out
 /// to see replies).
 pub const FLAG_REPLIES_SEEN: u8 = 0x04;
+/// The connection is controlled by a persistence template, which counts it
+/// (see `worker/persist.rs`).
+pub const FLAG_PERSISTENT: u8 = 0x08;
+/// One-packet scheduling (UDP `-o`): the entry only maps replies back for a
+/// short while; the client's next datagram is scheduled anew.
+pub const FLAG_ONE_PACKET: u8 = 0x10;
 
 /// The reply key of a new connection in `mode`, for a client key `client`,
 /// real server `dest` and, for FullNAT/SNAT, the local endpoint `local`.
