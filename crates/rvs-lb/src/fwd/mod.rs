@@ -69,6 +69,13 @@ pub const FLAG_TOA_PENDING: u8 = 0x02;
 /// The server's packets have been seen (DR/TUN connections that turn out
 /// to see replies).
 pub const FLAG_REPLIES_SEEN: u8 = 0x04;
+/// The TOA goes into the client's SYN (`ToaMode::Syn`), not into the first
+/// ACK and data segment.
+pub const FLAG_TOA_IN_SYN: u8 = 0x20;
+/// Two bits: how many more client datagrams carry a UOA header (FullNAT
+/// UDP), 0 to 3. (TOA bits are TCP-only and these UDP-only: should flags
+/// run out, the two can share bits.)
+pub const FLAG_UOA_LEFT: u8 = 0xc0;
 /// The connection is controlled by a persistence template, which counts it
 /// (see `worker/persist.rs`).
 pub const FLAG_PERSISTENT: u8 = 0x08;
