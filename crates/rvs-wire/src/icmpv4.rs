@@ -34,7 +34,10 @@ use zerocopy::{
     FromBytes, Immutable, IntoBytes, KnownLayout, Ref, SplitByteSlice, SplitByteSliceMut, Unaligned,
 };
 
-use crate::checksum::{self, Checksum};
+#[cfg(test)]
+use crate::checksum; // named by the tests through `use super::*`
+use crate::checksum::Checksum;
+use crate::icmp_common::{self, IcmpHeader, IcmpMessage, IcmpVersion, pair};
 use crate::ipv4::Ipv4Header;
 use crate::{Error, Result};
 
@@ -126,17 +129,29 @@ pub const MAX_ERROR_DATAGRAM: usize = 576;
 pub const MAX_QUOTE_LEN: usize = MAX_ERROR_DATAGRAM - 20 - HEADER_LEN;
 
 /// A view of an ICMPv4 message: header plus the rest of the IP payload.
-pub struct Icmpv4Packet<B> {
-    header: Ref<B, Icmpv4Header>,
-    payload: B,
+pub struct Icmpv4Packet<B>(IcmpMessage<B, Icmpv4Header>);
+
+impl IcmpVersion for Icmpv4Header {
+    const VIEW_NAME: &'static str = "Icmpv4Packet";
+    const ECHO_REQUEST: u8 = msg_type::ECHO_REQUEST;
+    const ECHO_REPLY: u8 = msg_type::ECHO_REPLY;
+
+    fn is_error(t: u8) -> bool {
+        msg_type::is_error(t)
+    }
+
+    fn common(&self) -> &IcmpHeader {
+        zerocopy::transmute_ref!(self)
+    }
+
+    fn common_mut(&mut self) -> &mut IcmpHeader {
+        zerocopy::transmute_mut!(self)
+    }
 }
 
 impl<B: SplitByteSlice> fmt::Debug for Icmpv4Packet<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Icmpv4Packet")
-            .field("header", self.header())
-            .field("payload_len", &self.payload.len())
-            .finish()
+        self.0.fmt(f)
     }
 }
 
@@ -158,43 +173,42 @@ fn check_quote(quoted: &[u8]) -> Result<&[u8]> {
 impl<B: SplitByteSlice> Icmpv4Packet<B> {
     /// Checks that `bytes` (the IP payload) holds at least the 8-byte header.
     pub fn parse(bytes: B) -> Result<Self> {
-        let (header, payload) = Ref::from_prefix(bytes).map_err(|_| Error::Truncated)?;
-        Ok(Icmpv4Packet { header, payload })
+        IcmpMessage::parse(bytes).map(Icmpv4Packet)
     }
 
     /// The header.
     pub fn header(&self) -> &Icmpv4Header {
-        &self.header
+        self.0.header()
     }
 
     /// The message type.
     pub fn msg_type(&self) -> u8 {
-        self.header.msg_type
+        self.0.msg_type()
     }
 
     /// The code.
     pub fn code(&self) -> u8 {
-        self.header.code
+        self.0.code()
     }
 
     /// The checksum field.
     pub fn checksum(&self) -> u16 {
-        self.header.checksum.get()
+        self.0.checksum()
     }
 
     /// The four type-specific header bytes.
     pub fn rest_of_header(&self) -> [u8; 4] {
-        self.header.rest
+        self.0.rest_of_header()
     }
 
     /// Everything after the 8-byte header: echo data, or the quoted packet.
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.0.payload()
     }
 
     /// Length of the whole message (header and payload).
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.payload.len()
+        self.0.len()
     }
 
     /// Never true: a parsed message has at least its header. Present so
@@ -206,47 +220,42 @@ impl<B: SplitByteSlice> Icmpv4Packet<B> {
     /// True for error messages (destination unreachable, redirect, time
     /// exceeded, parameter problem, source quench).
     pub fn is_error(&self) -> bool {
-        msg_type::is_error(self.msg_type())
+        self.0.is_error()
     }
 
     /// True for an echo request or reply (the messages with an identifier).
     pub fn is_echo(&self) -> bool {
-        matches!(
-            self.msg_type(),
-            msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY
-        )
+        self.0.is_echo()
     }
 
     /// The echo identifier (the "port" of ping, rewritten by echo NAT).
     pub fn echo_ident(&self) -> Option<u16> {
-        let [a, b, _, _] = self.header.rest;
-        self.is_echo().then_some(u16::from_be_bytes([a, b]))
+        self.0.echo_ident()
     }
 
     /// The echo sequence number.
     pub fn echo_seq(&self) -> Option<u16> {
-        let [_, _, a, b] = self.header.rest;
-        self.is_echo().then_some(u16::from_be_bytes([a, b]))
+        self.0.echo_seq()
     }
 
     /// The next-hop MTU of a "fragmentation needed" (RFC 1191 §4). `Some(0)`
     /// from a pre-RFC 1191 router that leaves the field zero: the sender then
     /// has to guess (RFC 1191 §5 plateau table).
     pub fn next_hop_mtu(&self) -> Option<u16> {
-        let [_, _, a, b] = self.header.rest;
+        let (_, mtu) = icmp_common::halves(self.rest_of_header());
         (self.msg_type() == msg_type::DST_UNREACHABLE && self.code() == unreachable::FRAG_NEEDED)
-            .then_some(u16::from_be_bytes([a, b]))
+            .then_some(mtu)
     }
 
     /// The gateway of a redirect.
     pub fn gateway(&self) -> Option<Ipv4Addr> {
-        (self.msg_type() == msg_type::REDIRECT).then_some(Ipv4Addr::from(self.header.rest))
+        (self.msg_type() == msg_type::REDIRECT).then_some(Ipv4Addr::from(self.rest_of_header()))
     }
 
     /// The pointer of a parameter problem (offset of the faulty octet in the
     /// quoted header).
     pub fn pointer(&self) -> Option<u8> {
-        let [p, _, _, _] = self.header.rest;
+        let [p, _, _, _] = self.rest_of_header();
         (self.msg_type() == msg_type::PARAM_PROBLEM).then_some(p)
     }
 
@@ -262,7 +271,7 @@ impl<B: SplitByteSlice> Icmpv4Packet<B> {
         if !self.is_error() {
             return Err(Error::Unsupported);
         }
-        check_quote(&self.payload)
+        check_quote(self.payload())
     }
 
     /// The quoted packet split into its fixed IPv4 header and the bytes after
@@ -282,34 +291,27 @@ impl<B: SplitByteSlice> Icmpv4Packet<B> {
         Ok((hdr, l4))
     }
 
-    /// The ones'-complement sum of the whole message (checksum included).
-    fn sum(&self) -> Checksum {
-        let mut c = Checksum::new();
-        c.add_bytes(self.header.as_bytes()).add_bytes(&self.payload);
-        c
-    }
-
     /// True if the checksum over the whole message verifies.
     pub fn verify_checksum(&self) -> bool {
-        self.sum().fold() == 0xffff
+        self.0.verify_checksum(Checksum::new())
     }
 
     /// Splits the view into its header and payload.
     pub fn into_parts(self) -> (Ref<B, Icmpv4Header>, B) {
-        (self.header, self.payload)
+        self.0.into_parts()
     }
 }
 
 impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
     /// The header, writable (the checksum is not kept right).
     pub fn header_mut(&mut self) -> &mut Icmpv4Header {
-        &mut self.header
+        self.0.header_mut()
     }
 
     /// The payload, writable (the checksum is not kept right: follow with
     /// [`Icmpv4Packet::update_checksum`] or [`Icmpv4Packet::fill_checksum`]).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.payload
+        self.0.payload_mut()
     }
 
     /// [`Icmpv4Packet::quoted_ipv4`], writable: NAT rewrites the quoted
@@ -320,7 +322,7 @@ impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
     pub fn quoted_ipv4_mut(&mut self) -> Result<(&mut Ipv4Header, &mut [u8])> {
         self.quoted_ipv4()?;
         let (hdr, rest) =
-            Ipv4Header::mut_from_prefix(&mut self.payload).map_err(|_| Error::Truncated)?;
+            Ipv4Header::mut_from_prefix(self.payload_mut()).map_err(|_| Error::Truncated)?;
         let options = hdr
             .header_len()
             .saturating_sub(core::mem::size_of::<Ipv4Header>());
@@ -330,14 +332,12 @@ impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
 
     /// Sets the checksum field.
     pub fn set_checksum(&mut self, csum: u16) {
-        self.header.checksum.set(csum);
+        self.0.set_checksum(csum);
     }
 
     /// Recomputes the checksum over the whole message.
     pub fn fill_checksum(&mut self) {
-        self.header.checksum.set(0);
-        let c = self.sum().finish();
-        self.header.checksum.set(c);
+        self.0.fill_checksum(Checksum::new());
     }
 
     /// Adjusts the checksum after the 16-bit aligned bytes `old` of the message
@@ -345,41 +345,23 @@ impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
     /// quoted packet rewritten by NAT. "Aligned" means at an even offset from
     /// the start of the ICMP message.
     pub fn update_checksum(&mut self, old: &[u8], new: &[u8]) {
-        let c = checksum::update_bytes(self.checksum(), old, new);
-        self.header.checksum.set(c);
+        self.0.update_checksum(old, new);
     }
 
     /// Rewrites the echo identifier, keeping the checksum right
     /// ([`Error::Unsupported`] if this is not an echo message).
     pub fn set_echo_ident(&mut self, ident: u16) -> Result<()> {
-        let old = self.echo_ident().ok_or(Error::Unsupported)?;
-        let [a, b] = ident.to_be_bytes();
-        let [_, _, c, d] = self.header.rest;
-        self.header.rest = [a, b, c, d];
-        let c = checksum::update_u16(self.checksum(), old, ident);
-        self.header.checksum.set(c);
-        Ok(())
+        self.0.set_echo_ident(ident)
     }
 
     /// Rewrites the echo sequence number, keeping the checksum right.
     pub fn set_echo_seq(&mut self, seq: u16) -> Result<()> {
-        let old = self.echo_seq().ok_or(Error::Unsupported)?;
-        let [c, d] = seq.to_be_bytes();
-        let [a, b, _, _] = self.header.rest;
-        self.header.rest = [a, b, c, d];
-        let c = checksum::update_u16(self.checksum(), old, seq);
-        self.header.checksum.set(c);
-        Ok(())
+        self.0.set_echo_seq(seq)
     }
 
     /// Sets type and code, keeping the checksum right.
     pub fn set_type_code(&mut self, msg_type: u8, code: u8) {
-        let old = u16::from_be_bytes([self.header.msg_type, self.header.code]);
-        let new = u16::from_be_bytes([msg_type, code]);
-        self.header.msg_type = msg_type;
-        self.header.code = code;
-        let c = checksum::update_u16(self.checksum(), old, new);
-        self.header.checksum.set(c);
+        self.0.set_type_code(msg_type, code);
     }
 
     /// Turns an echo request into its reply in place: only the type changes
@@ -387,11 +369,7 @@ impl<B: SplitByteSliceMut> Icmpv4Packet<B> {
     /// is updated for that one word. The caller swaps the IP addresses.
     /// [`Error::Unsupported`] if this is not an echo request.
     pub fn make_echo_reply(&mut self) -> Result<()> {
-        if self.msg_type() != msg_type::ECHO_REQUEST {
-            return Err(Error::Unsupported);
-        }
-        self.set_type_code(msg_type::ECHO_REPLY, 0);
-        Ok(())
+        self.0.make_echo_reply()
     }
 }
 
@@ -473,8 +451,7 @@ impl<'a> Icmpv4Repr<'a> {
         let [r0, r1, r2, r3] = packet.rest_of_header();
         let code = packet.code();
         let data = packet.payload();
-        let hi = u16::from_be_bytes([r0, r1]);
-        let lo = u16::from_be_bytes([r2, r3]);
+        let (hi, lo) = icmp_common::halves(packet.rest_of_header());
         match (packet.msg_type(), code) {
             (msg_type::ECHO_REQUEST, 0) => Icmpv4Repr::EchoRequest {
                 ident: hi,
@@ -513,11 +490,6 @@ impl<'a> Icmpv4Repr<'a> {
 
     /// Type, code, rest-of-header and payload as they go on the wire.
     fn wire(&self) -> (u8, u8, [u8; 4], &'a [u8]) {
-        let pair = |a: u16, b: u16| {
-            let [w, x] = a.to_be_bytes();
-            let [y, z] = b.to_be_bytes();
-            [w, x, y, z]
-        };
         match *self {
             Icmpv4Repr::EchoRequest { ident, seq, data } => {
                 (msg_type::ECHO_REQUEST, 0, pair(ident, seq), data)
@@ -569,11 +541,8 @@ impl<'a> Icmpv4Repr<'a> {
         let (t, code, rest, data) = self.wire();
         let len = HEADER_LEN + data.len();
         let msg = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-        let (hdr, body) = Icmpv4Header::mut_from_prefix(msg).map_err(|_| Error::BufferTooSmall)?;
-        hdr.msg_type = t;
-        hdr.code = code;
-        hdr.checksum.set(0);
-        hdr.rest = rest;
+        let (hdr, body) = IcmpHeader::mut_from_prefix(msg).map_err(|_| Error::BufferTooSmall)?;
+        *hdr = IcmpHeader::new(t, code, rest);
         body.copy_from_slice(data);
         let mut p = Icmpv4Packet::parse(msg)?;
         p.fill_checksum();

@@ -38,6 +38,7 @@ use zerocopy::{
 
 use crate::checksum::{self, Checksum};
 use crate::ethernet::MacAddr;
+use crate::icmp_common::{self, IcmpHeader, IcmpMessage, IcmpVersion, pair};
 use crate::ipv6::{ExtHeaders, Ipv6Header};
 use crate::{Error, Result, ip_proto};
 
@@ -432,17 +433,29 @@ impl<'a> Iterator for NdpOptions<'a> {
 }
 
 /// A view of an ICMPv6 message: header plus the rest of the IPv6 payload.
-pub struct Icmpv6Packet<B> {
-    header: Ref<B, Icmpv6Header>,
-    payload: B,
+pub struct Icmpv6Packet<B>(IcmpMessage<B, Icmpv6Header>);
+
+impl IcmpVersion for Icmpv6Header {
+    const VIEW_NAME: &'static str = "Icmpv6Packet";
+    const ECHO_REQUEST: u8 = msg_type::ECHO_REQUEST;
+    const ECHO_REPLY: u8 = msg_type::ECHO_REPLY;
+
+    fn is_error(t: u8) -> bool {
+        msg_type::is_error(t)
+    }
+
+    fn common(&self) -> &IcmpHeader {
+        zerocopy::transmute_ref!(self)
+    }
+
+    fn common_mut(&mut self) -> &mut IcmpHeader {
+        zerocopy::transmute_mut!(self)
+    }
 }
 
 impl<B: SplitByteSlice> fmt::Debug for Icmpv6Packet<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Icmpv6Packet")
-            .field("header", self.header())
-            .field("payload_len", &self.payload.len())
-            .finish()
+        self.0.fmt(f)
     }
 }
 
@@ -455,43 +468,42 @@ fn len32(len: usize) -> u32 {
 impl<B: SplitByteSlice> Icmpv6Packet<B> {
     /// Checks that `bytes` (the upper-layer payload) holds the 8-byte header.
     pub fn parse(bytes: B) -> Result<Self> {
-        let (header, payload) = Ref::from_prefix(bytes).map_err(|_| Error::Truncated)?;
-        Ok(Icmpv6Packet { header, payload })
+        IcmpMessage::parse(bytes).map(Icmpv6Packet)
     }
 
     /// The header.
     pub fn header(&self) -> &Icmpv6Header {
-        &self.header
+        self.0.header()
     }
 
     /// The message type.
     pub fn msg_type(&self) -> u8 {
-        self.header.msg_type
+        self.0.msg_type()
     }
 
     /// The code.
     pub fn code(&self) -> u8 {
-        self.header.code
+        self.0.code()
     }
 
     /// The checksum field.
     pub fn checksum(&self) -> u16 {
-        self.header.checksum.get()
+        self.0.checksum()
     }
 
     /// The four type-specific header bytes.
     pub fn rest_of_header(&self) -> [u8; 4] {
-        self.header.rest
+        self.0.rest_of_header()
     }
 
     /// Everything after the 8-byte header.
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.0.payload()
     }
 
     /// Length of the whole message (header and payload).
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.payload.len()
+        self.0.len()
     }
 
     /// Never true: a parsed message has at least its header.
@@ -501,31 +513,26 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
 
     /// True for error messages (types below 128).
     pub fn is_error(&self) -> bool {
-        msg_type::is_error(self.msg_type())
+        self.0.is_error()
     }
 
     /// True for an echo request or reply.
     pub fn is_echo(&self) -> bool {
-        matches!(
-            self.msg_type(),
-            msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY
-        )
+        self.0.is_echo()
     }
 
     fn rest_u32(&self) -> u32 {
-        u32::from_be_bytes(self.header.rest)
+        u32::from_be_bytes(self.rest_of_header())
     }
 
     /// The echo identifier.
     pub fn echo_ident(&self) -> Option<u16> {
-        let [a, b, _, _] = self.header.rest;
-        self.is_echo().then_some(u16::from_be_bytes([a, b]))
+        self.0.echo_ident()
     }
 
     /// The echo sequence number.
     pub fn echo_seq(&self) -> Option<u16> {
-        let [_, _, a, b] = self.header.rest;
-        self.is_echo().then_some(u16::from_be_bytes([a, b]))
+        self.0.echo_seq()
     }
 
     /// The MTU of a "packet too big".
@@ -547,10 +554,11 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
         if !self.is_error() {
             return Err(Error::Unsupported);
         }
-        if self.payload.len() < IPV6_HEADER_LEN + 8 {
+        let payload = self.payload();
+        if payload.len() < IPV6_HEADER_LEN + 8 {
             return Err(Error::Truncated);
         }
-        Ok(&self.payload)
+        Ok(payload)
     }
 
     /// The quoted packet split into its fixed IPv6 header, the upper-layer
@@ -576,7 +584,7 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
     pub fn target(&self) -> Result<Ipv6Addr> {
         match self.msg_type() {
             msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT | msg_type::REDIRECT => {
-                let t = self.payload.first_chunk::<16>().ok_or(Error::Truncated)?;
+                let t = self.payload().first_chunk::<16>().ok_or(Error::Truncated)?;
                 Ok(Ipv6Addr::from(*t))
             }
             _ => Err(Error::Unsupported),
@@ -585,7 +593,7 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
 
     /// The flags of a neighbour advertisement.
     pub fn na_flags(&self) -> Option<NaFlags> {
-        let [f, _, _, _] = self.header.rest;
+        let [f, _, _, _] = self.rest_of_header();
         (self.msg_type() == msg_type::NEIGHBOR_ADVERT).then_some(NaFlags::from_byte(f))
     }
 
@@ -601,37 +609,35 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
             msg_type::REDIRECT => REDIRECT_FIXED_LEN,
             _ => return Err(Error::Unsupported),
         };
-        let opts = self.payload.get(fixed..).ok_or(Error::Truncated)?;
+        let opts = self.payload().get(fixed..).ok_or(Error::Truncated)?;
         Ok(NdpOptions::new(opts))
     }
 
-    /// The sum of pseudo-header and message (checksum included).
-    fn sum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Checksum {
-        let mut c = checksum::ipv6_pseudo_header(src, dst, ip_proto::ICMPV6, len32(self.len()));
-        c.add_bytes(self.header.as_bytes()).add_bytes(&self.payload);
-        c
+    /// The pseudo-header sum the checksum starts from (RFC 4443 §2.3).
+    fn pseudo_header(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Checksum {
+        checksum::ipv6_pseudo_header(src, dst, ip_proto::ICMPV6, len32(self.len()))
     }
 
     /// True if the checksum verifies for a packet from `src` to `dst`.
     pub fn verify_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
-        self.sum(src, dst).fold() == 0xffff
+        self.0.verify_checksum(self.pseudo_header(src, dst))
     }
 
     /// Splits the view into its header and payload.
     pub fn into_parts(self) -> (Ref<B, Icmpv6Header>, B) {
-        (self.header, self.payload)
+        self.0.into_parts()
     }
 }
 
 impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
     /// The header, writable (the checksum is not kept right).
     pub fn header_mut(&mut self) -> &mut Icmpv6Header {
-        &mut self.header
+        self.0.header_mut()
     }
 
     /// The payload, writable (the checksum is not kept right).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.payload
+        self.0.payload_mut()
     }
 
     /// [`Icmpv6Packet::quoted_ipv6`], writable, for NAT of the quoted
@@ -643,7 +649,7 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
             (proto, l4.len())
         };
         let (hdr, rest) =
-            Ipv6Header::mut_from_prefix(&mut self.payload).map_err(|_| Error::Truncated)?;
+            Ipv6Header::mut_from_prefix(self.payload_mut()).map_err(|_| Error::Truncated)?;
         let start = rest.len().checked_sub(l4_len).ok_or(Error::Truncated)?;
         let l4 = rest.get_mut(start..).ok_or(Error::Truncated)?;
         Ok((hdr, proto, l4))
@@ -651,14 +657,13 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
 
     /// Sets the checksum field.
     pub fn set_checksum(&mut self, csum: u16) {
-        self.header.checksum.set(csum);
+        self.0.set_checksum(csum);
     }
 
     /// Recomputes the checksum for a packet from `src` to `dst`.
     pub fn fill_checksum(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
-        self.header.checksum.set(0);
-        let c = self.sum(src, dst).finish();
-        self.header.checksum.set(c);
+        let start = self.pseudo_header(src, dst);
+        self.0.fill_checksum(start);
     }
 
     /// Adjusts the checksum after 16-bit aligned bytes `old` of the message
@@ -666,40 +671,22 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
     /// sum, this also serves when NAT rewrites an IPv6 address of the
     /// enclosing header: pass the old and new address octets.
     pub fn update_checksum(&mut self, old: &[u8], new: &[u8]) {
-        let c = checksum::update_bytes(self.checksum(), old, new);
-        self.header.checksum.set(c);
+        self.0.update_checksum(old, new);
     }
 
     /// Rewrites the echo identifier, keeping the checksum right.
     pub fn set_echo_ident(&mut self, ident: u16) -> Result<()> {
-        let old = self.echo_ident().ok_or(Error::Unsupported)?;
-        let [a, b] = ident.to_be_bytes();
-        let [_, _, c, d] = self.header.rest;
-        self.header.rest = [a, b, c, d];
-        let c = checksum::update_u16(self.checksum(), old, ident);
-        self.header.checksum.set(c);
-        Ok(())
+        self.0.set_echo_ident(ident)
     }
 
     /// Rewrites the echo sequence number, keeping the checksum right.
     pub fn set_echo_seq(&mut self, seq: u16) -> Result<()> {
-        let old = self.echo_seq().ok_or(Error::Unsupported)?;
-        let [c, d] = seq.to_be_bytes();
-        let [a, b, _, _] = self.header.rest;
-        self.header.rest = [a, b, c, d];
-        let c = checksum::update_u16(self.checksum(), old, seq);
-        self.header.checksum.set(c);
-        Ok(())
+        self.0.set_echo_seq(seq)
     }
 
     /// Sets type and code, keeping the checksum right.
     pub fn set_type_code(&mut self, msg_type: u8, code: u8) {
-        let old = u16::from_be_bytes([self.header.msg_type, self.header.code]);
-        let new = u16::from_be_bytes([msg_type, code]);
-        self.header.msg_type = msg_type;
-        self.header.code = code;
-        let c = checksum::update_u16(self.checksum(), old, new);
-        self.header.checksum.set(c);
+        self.0.set_type_code(msg_type, code);
     }
 
     /// Turns an echo request into its reply in place (type 128 → 129). The
@@ -709,11 +696,7 @@ impl<B: SplitByteSliceMut> Icmpv6Packet<B> {
     /// a multicast or anycast address): then follow with
     /// [`Icmpv6Packet::update_checksum`] for the address.
     pub fn make_echo_reply(&mut self) -> Result<()> {
-        if self.msg_type() != msg_type::ECHO_REQUEST {
-            return Err(Error::Unsupported);
-        }
-        self.set_type_code(msg_type::ECHO_REPLY, 0);
-        Ok(())
+        self.0.make_echo_reply()
     }
 }
 
@@ -827,11 +810,10 @@ impl<'a> Icmpv6Repr<'a> {
     /// ([`Error::BadOption`]); nothing else can fail.
     pub fn parse<B: SplitByteSlice>(packet: &'a Icmpv6Packet<B>) -> Result<Self> {
         let rest = packet.rest_of_header();
-        let [r0, r1, r2, r3] = rest;
+        let [r0, r1, _, _] = rest;
         let code = packet.code();
         let data = packet.payload();
-        let hi = u16::from_be_bytes([r0, r1]);
-        let lo = u16::from_be_bytes([r2, r3]);
+        let (hi, lo) = icmp_common::halves(rest);
         let word = u32::from_be_bytes(rest);
         let target = || -> Result<(Ipv6Addr, &'a [u8])> {
             let (t, opts) = data.split_first_chunk::<16>().ok_or(Error::Truncated)?;
@@ -929,12 +911,7 @@ impl<'a> Icmpv6Repr<'a> {
     pub fn emit(&self, src: Ipv6Addr, dst: Ipv6Addr, buf: &mut [u8]) -> Result<usize> {
         let len = self.buffer_len();
         let msg = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-        let (hdr, body) = Icmpv6Header::mut_from_prefix(msg).map_err(|_| Error::BufferTooSmall)?;
-        let pair = |a: u16, b: u16| {
-            let [w, x] = a.to_be_bytes();
-            let [y, z] = b.to_be_bytes();
-            [w, x, y, z]
-        };
+        let (hdr, body) = IcmpHeader::mut_from_prefix(msg).map_err(|_| Error::BufferTooSmall)?;
         let (t, code, rest) = match *self {
             Icmpv6Repr::DstUnreachable { code, quoted } => {
                 put(body, 0, quoted)?;
@@ -1017,10 +994,7 @@ impl<'a> Icmpv6Repr<'a> {
                 (msg_type, code, rest)
             }
         };
-        hdr.msg_type = t;
-        hdr.code = code;
-        hdr.checksum.set(0);
-        hdr.rest = rest;
+        *hdr = IcmpHeader::new(t, code, rest);
         let mut p = Icmpv6Packet::parse(msg)?;
         p.fill_checksum(src, dst);
         Ok(len)

@@ -38,6 +38,7 @@ pub mod checksum;
 mod error;
 pub mod ethernet;
 pub mod gre;
+mod icmp_common;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipip;
