@@ -15,7 +15,7 @@ mod nat64;
 pub mod rewrite;
 mod tun;
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv6Addr};
 
 use crate::classify::PacketInfo;
 use crate::config::ForwardMode;
@@ -60,6 +60,11 @@ pub struct ConnData {
     pub state: ConnState,
     /// Flags (`FLAG_*`).
     pub flags: u8,
+    /// TUN: the outer source address (a local address of the real
+    /// server's family, mapped as in [`FlowKey`]), chosen when the
+    /// connection is created so that no configuration is consulted per
+    /// packet. Unspecified for the other modes.
+    pub tun_src: Ipv6Addr,
 }
 
 /// The connection is counted as active (not inactive) at its real server.

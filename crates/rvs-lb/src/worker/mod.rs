@@ -406,6 +406,16 @@ impl Worker {
             mode: dest.mode,
             state: conn_state,
             flags: if toa { FLAG_TOA_PENDING } else { 0 },
+            tun_src: match dest.mode {
+                ForwardMode::Tun(_) => svc
+                    .spec
+                    .laddrs
+                    .iter()
+                    .find(|l| l.is_ipv6() == dest.addr.is_ipv6())
+                    .map(|&l| crate::flow::to_v6(l))
+                    .ok_or(DropReason::Unsupported)?,
+                _ => core::net::Ipv6Addr::UNSPECIFIED,
+            },
         };
         let timeout = self.config.timeouts.of(conn_state);
         self.conns
