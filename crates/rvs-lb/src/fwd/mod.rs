@@ -13,6 +13,7 @@ mod fullnat;
 mod nat;
 mod nat64;
 pub mod rewrite;
+pub use nat64::server_proto;
 mod tun;
 
 use core::net::{IpAddr, Ipv6Addr};
@@ -96,7 +97,7 @@ pub fn reply_key(
     dest: (IpAddr, u16),
     local: Option<(IpAddr, u16)>,
 ) -> FlowKey {
-    let proto = client.proto;
+    let proto = nat64::server_proto(client.proto, dest.0);
     match (mode, local) {
         (ForwardMode::FullNat | ForwardMode::Snat, Some((laddr, lport))) => {
             FlowKey::new(proto, dest.0, dest.1, laddr, lport)

@@ -377,7 +377,12 @@ impl Worker {
         let local = match dest.mode {
             ForwardMode::FullNat | ForwardMode::Snat => Some(
                 self.locals
-                    .allocate(laddrs, info.proto, remote, &self.conns)
+                    .allocate(
+                        laddrs,
+                        fwd::server_proto(info.proto, remote.0),
+                        remote,
+                        &self.conns,
+                    )
                     .ok_or(DropReason::LocalPortsExhausted)?,
             ),
             _ => None,
