@@ -12,6 +12,8 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr};
 
+use zerocopy::network_endian::{U16, U32};
+
 /// A running ones'-complement sum.
 ///
 /// Bytes are taken as a stream of big-endian 16-bit words. Only the *last*
@@ -114,6 +116,53 @@ pub fn ipv6_pseudo_header(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u3
         .add_u32(len)
         .add_u16(u16::from(next_header));
     c
+}
+
+/// [`ipv4_pseudo_header`] for a segment whose length is a `usize`: the
+/// length is added as a 32-bit value (saturating), so a caller never casts
+/// it down to 16 bits and a too-long segment gives a wrong sum, not a panic.
+pub(crate) fn ipv4_pseudo_header_len(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    len: usize,
+) -> Checksum {
+    let mut c = ipv4_pseudo_header(src, dst, protocol, 0);
+    c.add_u32(u32::try_from(len).unwrap_or(u32::MAX));
+    c
+}
+
+/// [`ipv6_pseudo_header`] for a packet whose length is a `usize`
+/// (saturating: no IPv6 payload, even a jumbogram, exceeds 2^32 − 1).
+pub(crate) fn ipv6_pseudo_header_len(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    len: usize,
+) -> Checksum {
+    ipv6_pseudo_header(
+        src,
+        dst,
+        next_header,
+        u32::try_from(len).unwrap_or(u32::MAX),
+    )
+}
+
+/// Stores `new` in the 16-bit header field `field` and adjusts the
+/// checksum field `csum` of the same packet for the change (RFC 1624): the
+/// body of every "rewrite a port / identifier / length, keep the checksum
+/// right" setter. `field` must sit at an even offset of the checksummed data.
+pub(crate) fn set_u16_field(csum: &mut U16, field: &mut U16, new: u16) {
+    let old = field.get();
+    field.set(new);
+    csum.set(update_u16(csum.get(), old, new));
+}
+
+/// [`set_u16_field`] for a 32-bit field (TCP sequence and acknowledgment).
+pub(crate) fn set_u32_field(csum: &mut U16, field: &mut U32, new: u32) {
+    let old = field.get();
+    field.set(new);
+    csum.set(update_u32(csum.get(), old, new));
 }
 
 /// RFC 1624 eqn. 3 on a partially folded sum.

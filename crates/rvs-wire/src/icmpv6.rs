@@ -459,12 +459,6 @@ impl<B: SplitByteSlice> fmt::Debug for Icmpv6Packet<B> {
     }
 }
 
-/// Length as counted in the pseudo-header (saturates: no IPv6 payload, even
-/// a jumbogram, exceeds 2^32 − 1).
-fn len32(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
-}
-
 impl<B: SplitByteSlice> Icmpv6Packet<B> {
     /// Checks that `bytes` (the upper-layer payload) holds the 8-byte header.
     pub fn parse(bytes: B) -> Result<Self> {
@@ -615,7 +609,7 @@ impl<B: SplitByteSlice> Icmpv6Packet<B> {
 
     /// The pseudo-header sum the checksum starts from (RFC 4443 §2.3).
     fn pseudo_header(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Checksum {
-        checksum::ipv6_pseudo_header(src, dst, ip_proto::ICMPV6, len32(self.len()))
+        checksum::ipv6_pseudo_header_len(src, dst, ip_proto::ICMPV6, self.len())
     }
 
     /// True if the checksum verifies for a packet from `src` to `dst`.

@@ -242,18 +242,12 @@ impl Ipv4Header {
 
     /// Sets the source address, updating the checksum.
     pub fn set_src(&mut self, addr: Ipv4Addr) {
-        let old = self.src();
-        self.src = addr.octets();
-        self.checksum
-            .set(checksum::update_ipv4_addr(self.checksum.get(), old, addr));
+        set_addr_field(&mut self.checksum, &mut self.src, addr);
     }
 
     /// Sets the destination address, updating the checksum.
     pub fn set_dst(&mut self, addr: Ipv4Addr) {
-        let old = self.dst();
-        self.dst = addr.octets();
-        self.checksum
-            .set(checksum::update_ipv4_addr(self.checksum.get(), old, addr));
+        set_addr_field(&mut self.checksum, &mut self.dst, addr);
     }
 
     /// Sets the TTL, updating the checksum.
@@ -298,16 +292,12 @@ impl Ipv4Header {
     /// packet prefer [`Ipv4Packet::set_total_len`], which also checks the
     /// value against the buffer and moves the view's payload boundary.
     pub fn set_total_len(&mut self, len: u16) {
-        let old = self.total_len.get();
-        self.total_len.set(len);
-        self.update_checksum_u16(old, len);
+        checksum::set_u16_field(&mut self.checksum, &mut self.total_len, len);
     }
 
     /// Sets the identification field, updating the checksum.
     pub fn set_ident(&mut self, ident: u16) {
-        let old = self.ident.get();
-        self.ident.set(ident);
-        self.update_checksum_u16(old, ident);
+        checksum::set_u16_field(&mut self.checksum, &mut self.ident, ident);
     }
 
     /// Sets or clears Don't Fragment, updating the checksum.
@@ -321,6 +311,14 @@ impl Ipv4Header {
         self.flags_frag.set(new);
         self.update_checksum_u16(old, new);
     }
+}
+
+/// Stores `addr` in the address `field` of a header whose checksum field is
+/// `csum`, updating the checksum (RFC 1624).
+fn set_addr_field(csum: &mut U16, field: &mut [u8; 4], addr: Ipv4Addr) {
+    let old = Ipv4Addr::from(*field);
+    *field = addr.octets();
+    csum.set(checksum::update_ipv4_addr(csum.get(), old, addr));
 }
 
 /// One IPv4 option as found in the header.

@@ -225,16 +225,6 @@ impl TcpHeader {
 
 /// The pseudo-header sum for IPv4; lengths beyond 16 bits (impossible in a
 /// real IPv4 packet) are summed as 32-bit values rather than panicking.
-fn pseudo_v4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> Checksum {
-    let mut c = checksum::ipv4_pseudo_header(src, dst, proto, 0);
-    c.add_u32(u32::try_from(len).unwrap_or(u32::MAX));
-    c
-}
-
-fn pseudo_v6(src: Ipv6Addr, dst: Ipv6Addr, proto: u8, len: usize) -> Checksum {
-    checksum::ipv6_pseudo_header(src, dst, proto, u32::try_from(len).unwrap_or(u32::MAX))
-}
-
 /// The folded sum of `bytes` as they sit at `offset` in a checksummed
 /// region: at an odd offset the first byte is the low half of a word.
 fn sum_at(offset: usize, bytes: &[u8]) -> u16 {
@@ -426,14 +416,24 @@ impl<B: SplitByteSlice> TcpPacket<B> {
 
     /// The checksum the segment should carry between IPv4 `src` and `dst`.
     pub fn compute_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        self.sum_segment(pseudo_v4(src, dst, ip_proto::TCP, self.segment_len()))
-            .finish()
+        self.sum_segment(checksum::ipv4_pseudo_header_len(
+            src,
+            dst,
+            ip_proto::TCP,
+            self.segment_len(),
+        ))
+        .finish()
     }
 
     /// The checksum the segment should carry between IPv6 `src` and `dst`.
     pub fn compute_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
-        self.sum_segment(pseudo_v6(src, dst, ip_proto::TCP, self.segment_len()))
-            .finish()
+        self.sum_segment(checksum::ipv6_pseudo_header_len(
+            src,
+            dst,
+            ip_proto::TCP,
+            self.segment_len(),
+        ))
+        .finish()
     }
 
     fn verify(&self, mut c: Checksum) -> Result<()> {
@@ -449,12 +449,22 @@ impl<B: SplitByteSlice> TcpPacket<B> {
 
     /// Checks the checksum against the IPv4 pseudo-header.
     pub fn verify_checksum_v4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Result<()> {
-        self.verify(pseudo_v4(src, dst, ip_proto::TCP, self.segment_len()))
+        self.verify(checksum::ipv4_pseudo_header_len(
+            src,
+            dst,
+            ip_proto::TCP,
+            self.segment_len(),
+        ))
     }
 
     /// Checks the checksum against the IPv6 pseudo-header.
     pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Result<()> {
-        self.verify(pseudo_v6(src, dst, ip_proto::TCP, self.segment_len()))
+        self.verify(checksum::ipv6_pseudo_header_len(
+            src,
+            dst,
+            ip_proto::TCP,
+            self.segment_len(),
+        ))
     }
 
     /// Splits the view into header, option area and payload.
@@ -490,37 +500,28 @@ impl<B: SplitByteSliceMut> TcpPacket<B> {
         self.header.checksum.set(c);
     }
 
-    fn update_u32_field(&mut self, old: u32, new: u32) {
-        let c = checksum::update_u32(self.checksum(), old, new);
-        self.header.checksum.set(c);
-    }
-
     /// Sets the source port, updating the checksum.
     pub fn set_src_port(&mut self, port: u16) {
-        let old = self.src_port();
-        self.header.src_port.set(port);
-        self.update_u16_field(old, port);
+        let h = &mut *self.header;
+        checksum::set_u16_field(&mut h.checksum, &mut h.src_port, port);
     }
 
     /// Sets the destination port, updating the checksum.
     pub fn set_dst_port(&mut self, port: u16) {
-        let old = self.dst_port();
-        self.header.dst_port.set(port);
-        self.update_u16_field(old, port);
+        let h = &mut *self.header;
+        checksum::set_u16_field(&mut h.checksum, &mut h.dst_port, port);
     }
 
     /// Sets the sequence number, updating the checksum.
     pub fn set_seq(&mut self, seq: u32) {
-        let old = self.seq();
-        self.header.seq.set(seq);
-        self.update_u32_field(old, seq);
+        let h = &mut *self.header;
+        checksum::set_u32_field(&mut h.checksum, &mut h.seq, seq);
     }
 
     /// Sets the acknowledgment number, updating the checksum.
     pub fn set_ack(&mut self, ack: u32) {
-        let old = self.ack();
-        self.header.ack.set(ack);
-        self.update_u32_field(old, ack);
+        let h = &mut *self.header;
+        checksum::set_u32_field(&mut h.checksum, &mut h.ack, ack);
     }
 
     /// Adds `delta` (mod 2³²) to the sequence number: sequence translation
@@ -536,16 +537,14 @@ impl<B: SplitByteSliceMut> TcpPacket<B> {
 
     /// Sets the window, updating the checksum.
     pub fn set_window(&mut self, window: u16) {
-        let old = self.window();
-        self.header.window.set(window);
-        self.update_u16_field(old, window);
+        let h = &mut *self.header;
+        checksum::set_u16_field(&mut h.checksum, &mut h.window, window);
     }
 
     /// Sets the urgent pointer, updating the checksum.
     pub fn set_urgent(&mut self, urgent: u16) {
-        let old = self.urgent();
-        self.header.urgent.set(urgent);
-        self.update_u16_field(old, urgent);
+        let h = &mut *self.header;
+        checksum::set_u16_field(&mut h.checksum, &mut h.urgent, urgent);
     }
 
     /// Sets the control bits (data offset and reserved bits kept), updating

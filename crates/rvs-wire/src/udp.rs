@@ -52,18 +52,11 @@ const fn wire_checksum(c: u16) -> u16 {
 }
 
 fn pseudo_v4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Checksum {
-    let mut c = checksum::ipv4_pseudo_header(src, dst, ip_proto::UDP, 0);
-    c.add_u32(u32::try_from(len).unwrap_or(u32::MAX));
-    c
+    checksum::ipv4_pseudo_header_len(src, dst, ip_proto::UDP, len)
 }
 
 fn pseudo_v6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> Checksum {
-    checksum::ipv6_pseudo_header(
-        src,
-        dst,
-        ip_proto::UDP,
-        u32::try_from(len).unwrap_or(u32::MAX),
-    )
+    checksum::ipv6_pseudo_header_len(src, dst, ip_proto::UDP, len)
 }
 
 /// A view of a UDP datagram: header and the payload the length field covers.
