@@ -169,6 +169,24 @@ fn inspect_inner(bytes: &[u8]) -> Result<Inner> {
     }
 }
 
+impl Inner {
+    /// The inner length as the outer header's 16-bit length field counts it
+    /// ([`Error::BadLength`] beyond 65535).
+    fn len_u16(&self) -> Result<u16> {
+        u16::try_from(self.len).map_err(|_| Error::BadLength)
+    }
+}
+
+/// The outer packet's range in the buffer: from `start`, the `header_len`
+/// bytes of outer header just written, then the inner packet.
+fn outer_range(start: usize, header_len: usize, inner: &Inner) -> Result<Range<usize>> {
+    let end = start
+        .checked_add(header_len)
+        .and_then(|s| s.checked_add(inner.len))
+        .ok_or(Error::BadLength)?;
+    Ok(start..end)
+}
+
 /// Splits `buf` at `inner_offset`, checks the inner packet and the headroom
 /// for `overhead` bytes; returns the headroom, the inner facts and the
 /// outer start.
@@ -198,7 +216,7 @@ fn prepare(
 /// outer packet would exceed 65535 bytes. Nothing is written on error.
 pub fn encap_ipv4(buf: &mut [u8], inner_offset: usize, outer: &Ipv4Outer) -> Result<Range<usize>> {
     let (head, inner, start) = prepare(buf, inner_offset, IPV4_OVERHEAD)?;
-    let payload_len = u16::try_from(inner.len).map_err(|_| Error::BadLength)?;
+    let payload_len = inner.len_u16()?;
     let repr = Ipv4Repr {
         ttl: outer.ttl,
         dscp_ecn: inner.tos,
@@ -215,11 +233,7 @@ pub fn encap_ipv4(buf: &mut [u8], inner_offset: usize, outer: &Ipv4Outer) -> Res
         )
     };
     let n = repr.emit(head)?;
-    let end = start
-        .checked_add(n)
-        .and_then(|s| s.checked_add(inner.len))
-        .ok_or(Error::BadLength)?;
-    Ok(start..end)
+    outer_range(start, n, &inner)
 }
 
 /// Writes an IPv6 outer header (next header 4 or 41, by the inner packet's
@@ -228,7 +242,7 @@ pub fn encap_ipv4(buf: &mut [u8], inner_offset: usize, outer: &Ipv4Outer) -> Res
 /// being a payload length of 65535).
 pub fn encap_ipv6(buf: &mut [u8], inner_offset: usize, outer: &Ipv6Outer) -> Result<Range<usize>> {
     let (head, inner, start) = prepare(buf, inner_offset, IPV6_OVERHEAD)?;
-    let payload_len = u16::try_from(inner.len).map_err(|_| Error::BadLength)?;
+    let payload_len = inner.len_u16()?;
     let repr = Ipv6Repr {
         src: outer.src,
         dst: outer.dst,
@@ -239,11 +253,7 @@ pub fn encap_ipv6(buf: &mut [u8], inner_offset: usize, outer: &Ipv6Outer) -> Res
         payload_len,
     };
     let n = repr.emit(head)?;
-    let end = start
-        .checked_add(n)
-        .and_then(|s| s.checked_add(inner.len))
-        .ok_or(Error::BadLength)?;
-    Ok(start..end)
+    outer_range(start, n, &inner)
 }
 
 /// [`encap_ipv4`] or [`encap_ipv6`], by the outer header's family.
