@@ -13,8 +13,12 @@ mod fullnat;
 mod nat;
 mod nat64;
 pub mod rewrite;
+mod toa;
 pub use nat64::server_proto;
 mod tun;
+mod uoa;
+
+pub use fullnat::{FullNatCounters, initial_flags};
 
 use core::net::{IpAddr, Ipv6Addr};
 
@@ -129,9 +133,12 @@ pub fn to_server(
     info: &PacketInfo,
     conn: &mut Conn<ConnData>,
     ctx: &FwdContext,
+    counters: &mut FullNatCounters,
 ) -> Verdict {
     let result = match conn.data.mode {
-        ForwardMode::FullNat | ForwardMode::Snat => fullnat::to_server(packet, info, conn),
+        ForwardMode::FullNat | ForwardMode::Snat => {
+            fullnat::to_server(packet, info, conn, ctx, counters)
+        }
         ForwardMode::Nat => nat::to_server(packet, info, conn),
         ForwardMode::Dr => return dr::to_server(conn),
         ForwardMode::Tun(kind) => tun::to_server(packet, info, conn, kind, ctx),

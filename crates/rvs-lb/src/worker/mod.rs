@@ -26,11 +26,10 @@ pub use listing::ConnEntry;
 use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
-use crate::config::ToaMode;
 use crate::config::{Config, ForwardMode, ServiceKey};
 use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
 use crate::fwd::{
-    self, ConnData, FLAG_ACTIVE, FLAG_TOA_PENDING, FwdContext, NO_DEST, NO_SERVICE, Verdict,
+    self, ConnData, FLAG_ACTIVE, FullNatCounters, FwdContext, NO_DEST, NO_SERVICE, Verdict,
 };
 use crate::laddr::{LocalPorts, Steering};
 use crate::packet::Packet;
@@ -88,6 +87,7 @@ pub struct Worker {
     locals: LocalPorts,
     drops: DropCounters,
     fwd: FwdContext,
+    fullnat: FullNatCounters,
 }
 
 impl Worker {
@@ -100,6 +100,7 @@ impl Worker {
             locals: LocalPorts::new(options.id, options.steering),
             drops: DropCounters::default(),
             fwd: options.fwd,
+            fullnat: FullNatCounters::default(),
         }
     }
 
@@ -116,6 +117,11 @@ impl Worker {
     /// Drop counters.
     pub fn drops(&self) -> &DropCounters {
         &self.drops
+    }
+
+    /// What FullNAT's client-address extras (TOA, UOA) did.
+    pub fn fullnat_counters(&self) -> &FullNatCounters {
+        &self.fullnat
     }
 
     /// The connection table (for listings such as `ipvsadm -Lnc`).
@@ -314,7 +320,9 @@ impl Worker {
         let len = info.ip_len;
         let (s, d) = (conn.data.service as usize, conn.data.dest as usize);
         let verdict = match dir {
-            Direction::FromClient => fwd::to_server(packet, info, conn, &self.fwd),
+            Direction::FromClient => {
+                fwd::to_server(packet, info, conn, &self.fwd, &mut self.fullnat)
+            },
             Direction::FromServer => fwd::to_client(packet, info, conn),
         };
         if let Some(st) = self.services.get_mut(s) {
@@ -402,15 +410,12 @@ impl Worker {
             let side = Side::of(Direction::FromClient, dest.mode.sees_replies());
             conn_state = ConnState::Tcp(s.next(side, flags));
         }
-        let toa = dest.mode == ForwardMode::FullNat
-            && matches!(info.l4, L4::Tcp(_))
-            && svc.spec.toa != ToaMode::Off;
         let data = ConnData {
             service: service as u32,
             dest: dest_idx as u32,
             mode: dest.mode,
             state: conn_state,
-            flags: if toa { FLAG_TOA_PENDING } else { 0 },
+            flags: fwd::initial_flags(dest.mode, info.l4, &svc.spec),
             tun_src: match dest.mode {
                 ForwardMode::Tun(_) => svc
                     .spec
