@@ -425,3 +425,79 @@ fn truncated_quotes_are_dropped_as_malformed() {
     assert_eq!(w.drops().get(DropReason::Malformed), 3);
     assert_eq!(w.services()[0].stats.out_pkts, 0);
 }
+
+/// The tunnel packet L→R carrying `inner` (IPIP, or GRE with `gre`), as a
+/// router between rvs and the server sees it.
+fn tunnelled(inner: &[u8], gre: bool) -> Vec<u8> {
+    let gre_hdr: &[u8] = if gre { &[0, 0, 0x08, 0x00] } else { &[] };
+    let proto = if gre {
+        etherparse::IpNumber::GRE
+    } else {
+        etherparse::IpNumber::IPV4
+    };
+    let len = (gre_hdr.len() + inner.len()) as u16;
+    let outer = Ipv4Header::new(len, 64, proto, LADDR.octets(), R1.octets()).unwrap();
+    let mut v = outer.to_bytes().to_vec();
+    v.extend_from_slice(gre_hdr);
+    v.extend_from_slice(inner);
+    v
+}
+
+#[test]
+fn tun_frag_needed_about_the_tunnel_packet_reaches_the_client() {
+    for (kind, gre, overhead) in [
+        (rvs_lb::config::TunnelKind::Ipip, false, 20),
+        (rvs_lb::config::TunnelKind::Gre, true, 24),
+    ] {
+        let mut w = worker(vec![spec(
+            ServiceKey::tcp(VIP.into(), 80),
+            LADDR.into(),
+            R1.into(),
+            0,
+            ForwardMode::Tun(kind),
+        )]);
+        let syn = tcp4((CLIENT, 40000), (VIP, 80), 1000, true, None);
+        // The tunnelling itself is the TUN mode's business: only the
+        // connection matters here.
+        run(&mut w, &syn);
+        let err = icmp4(ROUTER, LADDR, 255, frag_needed(1400), &tunnelled(&syn, gre));
+        let (v, out) = run(&mut w, &err);
+        assert_eq!(v, ROUTED, "{kind:?}");
+        // A new error from the VIP: MTU less the tunnel overhead, quoting
+        // the client's packet; TTL 64, precedence "internetwork control",
+        // DF clear, as Linux sends errors.
+        let icmp = Icmpv4Header::with_checksum(frag_needed(1400 - overhead), &syn);
+        let mut ip = Ipv4Header::new(
+            (icmp.header_len() + syn.len()) as u16,
+            64,
+            etherparse::IpNumber::ICMP,
+            VIP.octets(),
+            CLIENT.octets(),
+        )
+        .unwrap();
+        ip.dscp = etherparse::IpDscp::try_new(0x30).unwrap();
+        ip.dont_fragment = false;
+        ip.header_checksum = ip.calc_header_checksum();
+        let mut expected = ip.to_bytes().to_vec();
+        expected.extend_from_slice(&icmp.to_bytes());
+        expected.extend_from_slice(&syn);
+        assert_eq!(out, expected, "{kind:?}");
+        assert_eq!(check_icmp4(&out), syn);
+        assert_eq!(w.services()[0].stats.out_pkts, 1);
+
+        // Other errors about tunnel packets, and tunnel packets of no
+        // connection, are the stack's.
+        let host = Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Host);
+        let err = icmp4(ROUTER, LADDR, 255, host, &tunnelled(&syn, gre));
+        assert_eq!(run(&mut w, &err).0, Verdict::Pass);
+        let other = tcp4((CLIENT, 40001), (VIP, 80), 1, true, None);
+        let err = icmp4(
+            ROUTER,
+            LADDR,
+            255,
+            frag_needed(1400),
+            &tunnelled(&other, gre),
+        );
+        assert_eq!(run(&mut w, &err).0, Verdict::Pass);
+    }
+}

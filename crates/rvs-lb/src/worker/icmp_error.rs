@@ -66,11 +66,12 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rvs_wire::checksum;
-use rvs_wire::icmpv4::{self, Icmpv4Packet};
-use rvs_wire::icmpv6::{self, Icmpv6Packet};
+use rvs_wire::gre::GrePacket;
+use rvs_wire::icmpv4::{self, Icmpv4Packet, Icmpv4Repr};
+use rvs_wire::icmpv6::{self, Icmpv6Packet, Icmpv6Repr};
 use rvs_wire::ip_proto;
-use rvs_wire::ipv4::Ipv4Header;
-use rvs_wire::ipv6::{self, ExtHeaders, Ipv6Header};
+use rvs_wire::ipv4::{Ipv4Header, Ipv4Repr};
+use rvs_wire::ipv6::{self, ExtHeaders, Ipv6Header, Ipv6Repr};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::classify::{Family, PacketInfo};
@@ -107,7 +108,7 @@ impl Worker {
     ) -> Verdict {
         let quoted = match quoted_flow(packet.data(), info) {
             Ok(Some(key)) => key,
-            Ok(None) => return Verdict::Pass,
+            Ok(None) => return self.tunnel_error(packet, info),
             Err(reason) => return self.drop(reason),
         };
         let Some((id, dir)) = self.conns.lookup(&quoted.reversed()) else {
@@ -170,6 +171,45 @@ impl Worker {
             Err(reason) => Verdict::Drop(reason),
         };
         self.count(verdict, dir, data.service, data.dest, info.ip_len)
+    }
+
+    /// A server-side "fragmentation needed" / "packet too big" about one
+    /// of our tunnel packets (the quote is the outer L→R header, then the
+    /// client's packet): the client gets its own error from the VIP,
+    /// quoting its packet, with the MTU less the tunnel overhead (IPVS's
+    /// special case for tunnel errors). Anything else: passed.
+    fn tunnel_error(&mut self, packet: &mut Packet<'_>, info: &PacketInfo) -> Verdict {
+        let Some(t) = tunnel_quote(packet.data(), info) else {
+            return Verdict::Pass;
+        };
+        let Some((id, Direction::FromClient)) = self.conns.lookup(&t.inner) else {
+            return Verdict::Pass;
+        };
+        let Some(conn) = self.conns.get(id) else {
+            return Verdict::Pass;
+        };
+        let (client, reply, data) = (*conn.client_key(), *conn.reply_key(), conn.data);
+        if !matches!(data.mode, ForwardMode::Tun(_))
+            || reply.src_ip() != t.outer_dst
+            || crate::flow::from_v6(data.tun_src) != t.outer_src
+        {
+            return Verdict::Pass;
+        }
+        let Some(mtu) = t.mtu.checked_sub(t.overhead) else {
+            return Verdict::Pass;
+        };
+        let verdict = match too_big(packet, &t, client.dst_ip(), client.src_ip(), mtu) {
+            Ok(true) => Verdict::Forward { next_hop: None },
+            Ok(false) => return Verdict::Pass,
+            Err(reason) => Verdict::Drop(reason),
+        };
+        self.count(
+            verdict,
+            Direction::FromServer,
+            data.service,
+            data.dest,
+            info.ip_len,
+        )
     }
 
     /// Counts a handled error as traffic of its connection (or its drop).
@@ -472,4 +512,205 @@ fn v6(addr: IpAddr) -> Result<Ipv6Addr, DropReason> {
 
 fn malformed<E>(_: E) -> DropReason {
     DropReason::Malformed
+}
+
+/// A tunnel packet quoted by a "fragmentation needed" / "packet too big".
+#[derive(Debug, Clone, Copy)]
+struct TunnelQuote {
+    /// Source and destination of the quoted outer header.
+    outer_src: IpAddr,
+    outer_dst: IpAddr,
+    /// The MTU the error reports.
+    mtu: usize,
+    /// Bytes of outer header (and GRE header) in front of the client's
+    /// packet.
+    overhead: usize,
+    /// Where the client's packet starts in the error, and how much of it
+    /// is quoted.
+    inner_at: usize,
+    inner_len: usize,
+    /// The client's packet's flow key.
+    inner: FlowKey,
+}
+
+/// Reads a tunnel quote; `None` if this is not one that can be answered.
+fn tunnel_quote(packet: &[u8], info: &PacketInfo) -> Option<TunnelQuote> {
+    let bytes = icmp_bytes(packet, info).ok()?;
+    // (MTU, tunnel protocol, outer addresses, length of the outer header)
+    let (mtu, proto, outer_src, outer_dst, outer_len): (usize, u8, IpAddr, IpAddr, usize) =
+        match info.family {
+            Family::V4 => {
+                let icmp = Icmpv4Packet::parse(bytes).ok()?;
+                let mtu = icmp.next_hop_mtu()?;
+                let (hdr, l4) = icmp.quoted_ipv4().ok()?;
+                let len = icmp.payload().len().checked_sub(l4.len())?;
+                let (src, dst) = (hdr.src().into(), hdr.dst().into());
+                (usize::from(mtu), hdr.protocol(), src, dst, len)
+            }
+            Family::V6 => {
+                let icmp = Icmpv6Packet::parse(bytes).ok()?;
+                let mtu = usize::try_from(icmp.mtu()?).ok()?;
+                let (hdr, proto, l4) = icmp.quoted_ipv6().ok()?;
+                let len = icmp.payload().len().checked_sub(l4.len())?;
+                (mtu, proto, hdr.src().into(), hdr.dst().into(), len)
+            }
+        };
+    let outer_at = icmp_quote_offset(info.family);
+    let after_outer = bytes.get(outer_at.checked_add(outer_len)?..)?;
+    let inner = match proto {
+        ip_proto::IPIP | ip_proto::IPV6 => after_outer,
+        ip_proto::GRE => GrePacket::parse(after_outer).ok()?.into_payload(),
+        _ => return None,
+    };
+    // Offsets within the error: the quote's slices all point into it.
+    let base = bytes.as_ptr() as usize;
+    let inner_at = (inner.as_ptr() as usize).checked_sub(base)?;
+    let key = inner_flow(inner)?;
+    Some(TunnelQuote {
+        outer_src,
+        outer_dst,
+        mtu,
+        overhead: inner_at.checked_sub(outer_at)?,
+        inner_at: info.l4_offset.checked_add(inner_at)?,
+        inner_len: inner.len(),
+        inner: key,
+    })
+}
+
+/// Where the quote starts in an ICMP message (after its 8-byte header).
+const fn icmp_quote_offset(family: Family) -> usize {
+    match family {
+        Family::V4 => icmpv4::HEADER_LEN,
+        Family::V6 => icmpv6::HEADER_LEN,
+    }
+}
+
+/// The flow key of a quoted (truncated) client packet.
+fn inner_flow(inner: &[u8]) -> Option<FlowKey> {
+    match inner.first().map(|b| b >> 4) {
+        Some(4) => {
+            let (hdr, _) = Ipv4Header::ref_from_prefix(inner).ok()?;
+            if hdr.is_fragment() && !hdr.is_first_fragment() {
+                return None;
+            }
+            let l4 = inner.get(hdr.header_len()..)?;
+            let (sp, dp) = quoted_ports(hdr.protocol(), l4, false).ok()??;
+            Some(FlowKey::v4(hdr.protocol(), hdr.src(), sp, hdr.dst(), dp))
+        }
+        Some(6) => {
+            let (hdr, rest) = Ipv6Header::ref_from_prefix(inner).ok()?;
+            let (proto, l4) = ExtHeaders::new(hdr.next_header, rest, ipv6::HEADER_LEN)
+                .upper_layer_bytes()
+                .ok()?;
+            let (sp, dp) = quoted_ports(proto, l4, true).ok()??;
+            Some(FlowKey::new(
+                proto,
+                hdr.src().into(),
+                sp,
+                hdr.dst().into(),
+                dp,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// TTL / hop limit of the errors rvs sends.
+const ERROR_TTL: u8 = 64;
+
+/// Replaces the error in `packet` by a new one from `vip` to `client`
+/// reporting `mtu` and quoting the client's packet, which stays where it
+/// is (the new headers take the place of the old ones and the tunnel
+/// header). `Ok(false)` when no error may be sent (RFC 1812 §4.3.2.7,
+/// RFC 4443 §2.4(e)) or the MTU left is below the family's minimum.
+fn too_big(
+    packet: &mut Packet<'_>,
+    t: &TunnelQuote,
+    vip: IpAddr,
+    client: IpAddr,
+    mtu: usize,
+) -> Result<bool, DropReason> {
+    let end = t
+        .inner_at
+        .checked_add(t.inner_len)
+        .ok_or(DropReason::Malformed)?;
+    let offending = packet
+        .data()
+        .get(t.inner_at..end)
+        .ok_or(DropReason::Malformed)?;
+    match (vip, client) {
+        (IpAddr::V4(vip), IpAddr::V4(client)) => {
+            const HEADERS: usize = rvs_wire::ipv4::HEADER_LEN + icmpv4::HEADER_LEN;
+            let Ok(mtu) = u16::try_from(mtu) else {
+                return Ok(false);
+            };
+            if mtu < 68 || !icmpv4::error_allowed_for(offending) {
+                return Ok(false);
+            }
+            let quoted = icmpv4::quote(offending).len();
+            let front = t.inner_at.checked_sub(HEADERS).ok_or(DropReason::NoRoom)?;
+            if !packet.pull_front(front) || !packet.set_len(HEADERS + quoted) {
+                return Err(DropReason::NoRoom);
+            }
+            let payload_len = u16::try_from(icmpv4::HEADER_LEN + quoted).map_err(malformed)?;
+            let (ip, icmp) = packet
+                .data_mut()
+                .split_at_mut_checked(rvs_wire::ipv4::HEADER_LEN)
+                .ok_or(DropReason::NoRoom)?;
+            Ipv4Repr {
+                ttl: ERROR_TTL,
+                dscp_ecn: 0xc0,
+                dont_fragment: false,
+                ..Ipv4Repr::new(vip, client, ip_proto::ICMP, payload_len)
+            }
+            .emit(ip)
+            .map_err(malformed)?;
+            Icmpv4Repr::frag_needed(mtu, &[])
+                .emit(icmp)
+                .map_err(malformed)?;
+            Icmpv4Packet::parse(icmp)
+                .map_err(malformed)?
+                .fill_checksum();
+        }
+        (IpAddr::V6(vip), IpAddr::V6(client)) => {
+            const HEADERS: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+            let Ok(mtu) = u32::try_from(mtu) else {
+                return Ok(false);
+            };
+            if mtu < 1280
+                || !icmpv6::error_allowed_for(icmpv6::msg_type::PACKET_TOO_BIG, 0, offending)
+            {
+                return Ok(false);
+            }
+            let quoted = icmpv6::quote(offending).len();
+            let front = t.inner_at.checked_sub(HEADERS).ok_or(DropReason::NoRoom)?;
+            if !packet.pull_front(front) || !packet.set_len(HEADERS + quoted) {
+                return Err(DropReason::NoRoom);
+            }
+            let payload_len = u16::try_from(icmpv6::HEADER_LEN + quoted).map_err(malformed)?;
+            let (ip, icmp) = packet
+                .data_mut()
+                .split_at_mut_checked(ipv6::HEADER_LEN)
+                .ok_or(DropReason::NoRoom)?;
+            Ipv6Repr {
+                src: vip,
+                dst: client,
+                next_header: ip_proto::ICMPV6,
+                hop_limit: ERROR_TTL,
+                traffic_class: 0,
+                flow_label: 0,
+                payload_len,
+            }
+            .emit(ip)
+            .map_err(malformed)?;
+            Icmpv6Repr::packet_too_big(mtu, &[])
+                .emit(vip, client, icmp)
+                .map_err(malformed)?;
+            Icmpv6Packet::parse(icmp)
+                .map_err(malformed)?
+                .fill_checksum(vip, client);
+        }
+        _ => return Err(DropReason::Unsupported),
+    }
+    Ok(true)
 }
