@@ -801,3 +801,71 @@ fn handshake_data_and_close_keep_every_checksum_valid() {
     let (_, conn) = w.conns().iter().next().unwrap();
     assert_eq!(conn.data.state, ConnState::Tcp(TcpState::Established));
 }
+
+// ---- properties ----
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any payload, hop limit and traffic class: both directions match
+        /// the independently built packets exactly.
+        #[test]
+        fn translation_matches_etherparse(
+            payload in proptest::collection::vec(any::<u8>(), 0..1500),
+            hop in 1u8..=255,
+            tc in any::<u8>(),
+            sport in 1024u16..,
+            seq in any::<u32>(),
+        ) {
+            let mut w = worker();
+            let ip = Ip { hop, tc };
+            let syn = Seg { syn: true, mss: Some(1440), ..seg(sport, 80) };
+            let (v, _) = run(&mut w, &tcp6(CLIENT, VIP, ip, no_exts(), syn));
+            prop_assert_eq!(v, ROUTED);
+            let data = Seg { seq, ack: Some(1), payload: &payload, ..seg(sport, 80) };
+            let (v, out) = run(&mut w, &tcp6(CLIENT, VIP, ip, no_exts(), data));
+            prop_assert_eq!(v, ROUTED);
+            let to_server = Seg { sport: LPORT, dport: 8080, ..data };
+            prop_assert_eq!(out, tcp4(LADDR, R1, ip, to_server));
+            let back = Seg { seq, ack: Some(2), payload: &payload, ..seg(8080, LPORT) };
+            let (v, out) = run(&mut w, &tcp4(R1, LADDR, ip, back));
+            prop_assert_eq!(v, ROUTED);
+            let to_client = Seg { sport: 80, dport: sport, ..back };
+            prop_assert_eq!(out, tcp6(VIP, CLIENT, ip, no_exts(), to_client));
+        }
+
+        /// Corrupted packets of a NAT64 flow never panic, and whatever is
+        /// forwarded still fits its buffer.
+        #[test]
+        fn corrupted_packets_never_panic(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+            from_server in any::<bool>(),
+            headroom in 0usize..48,
+        ) {
+            let mut w = connected();
+            let udp_w = {
+                let mut u = worker();
+                run(&mut u, &udp6((CLIENT, 5000), (VIP, 53), PLAIN, b"q"));
+                u
+            };
+            let mut pkt = if from_server {
+                tcp4(R1, LADDR, PLAIN, Seg { ack: Some(1001), payload: b"abc", ..seg(8080, LPORT) })
+            } else {
+                tcp6(CLIENT, VIP, PLAIN, no_exts(), Seg { ack: Some(1), payload: b"abc", ..seg(40000, 80) })
+            };
+            for (at, x) in flips {
+                let i = at % pkt.len();
+                pkt[i] ^= x;
+            }
+            pkt.truncate(cut % (pkt.len() + 1));
+            let _ = run_with(&mut w, &pkt, headroom);
+            let mut u = udp_w;
+            let _ = run_with(&mut u, &pkt, headroom);
+        }
+    }
+}
