@@ -661,3 +661,27 @@ fn uoa_off_sends_plain_udp() {
     assert_eq!(out, udp(l, r, b"q"));
     assert_eq!(*w.fullnat_counters(), FullNatCounters::default());
 }
+
+/// A first fragment keeps its layout (later fragments' offsets count from
+/// the UDP header): no UOA, and the flow tries again on the next datagram.
+#[test]
+fn uoa_skips_first_fragments() {
+    let net = net4(53, 5353);
+    let mut w = worker(&net, true, ToaMode::Off, true);
+    let (c, v, l, r) = (net.client, net.vip, net.local, net.server);
+    let more_fragments = |pkt: &[u8]| {
+        let (mut h, rest) = Ipv4Header::from_slice(pkt).unwrap();
+        h.more_fragments = true;
+        h.header_checksum = h.calc_header_checksum();
+        let mut v = h.to_bytes().to_vec();
+        v.extend_from_slice(rest);
+        v
+    };
+    let (verdict, out) = run(&mut w, &more_fragments(&udp(c, v, b"part")));
+    assert_eq!(verdict, ROUTED);
+    assert_eq!(out, more_fragments(&udp(l, r, b"part")));
+    let (_, out) = run(&mut w, &udp(c, v, b"whole"));
+    assert_eq!(out, with_uoa(&udp(l, r, b"whole"), c));
+    let n = w.fullnat_counters();
+    assert_eq!((n.uoa_added, n.uoa_skipped), (1, 1));
+}

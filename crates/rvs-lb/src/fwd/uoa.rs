@@ -143,9 +143,11 @@ fn try_add(packet: &mut Packet<'_>, info: &PacketInfo, client: Endpoint, mtu: u1
     let n = emit(client, &mut header);
     let (l4, ip_len) = (info.l4_offset, info.ip_len);
     let new_len = ip_len + n;
+    // These checks also keep the copies below inside the packet.
     if info.first_fragment
         || new_len > usize::from(mtu)
         || ip_len > packet.len()
+        || l4 > ip_len
         || (info.family == Family::V6 && l4 != ipv6::HEADER_LEN)
     {
         return false;
