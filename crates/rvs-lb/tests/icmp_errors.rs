@@ -436,7 +436,8 @@ fn tunnelled(inner: &[u8], gre: bool) -> Vec<u8> {
         etherparse::IpNumber::IPV4
     };
     let len = (gre_hdr.len() + inner.len()) as u16;
-    let outer = Ipv4Header::new(len, 64, proto, LADDR.octets(), R1.octets()).unwrap();
+    let mut outer = Ipv4Header::new(len, 64, proto, LADDR.octets(), R1.octets()).unwrap();
+    outer.header_checksum = outer.calc_header_checksum();
     let mut v = outer.to_bytes().to_vec();
     v.extend_from_slice(gre_hdr);
     v.extend_from_slice(inner);
@@ -500,4 +501,36 @@ fn tun_frag_needed_about_the_tunnel_packet_reaches_the_client() {
         );
         assert_eq!(run(&mut w, &err).0, Verdict::Pass);
     }
+}
+
+#[test]
+fn tun_client_side_error_is_tunnelled_to_the_server() {
+    let mut w = worker(vec![spec(
+        ServiceKey::tcp(VIP.into(), 80),
+        LADDR.into(),
+        R1.into(),
+        0,
+        ForwardMode::Tun(rvs_lb::config::TunnelKind::Ipip),
+    )]);
+    run(&mut w, &tcp4((CLIENT, 40000), (VIP, 80), 1, true, None));
+    // R1 answered the client directly as the VIP.
+    let reply = tcp4((VIP, 80), (CLIENT, 40000), 9, true, Some(2));
+    let err = icmp4(CROUTER, VIP, 250, frag_needed(1300), &reply);
+    let (v, out) = run(&mut w, &err);
+    assert_eq!(v, ROUTED);
+    // The error, unchanged, inside IPIP from the local address to R1
+    // (TTL 64; DF and identification from the inner header).
+    let mut outer = Ipv4Header::new(
+        err.len() as u16,
+        64,
+        etherparse::IpNumber::IPV4,
+        LADDR.octets(),
+        R1.octets(),
+    )
+    .unwrap();
+    outer.header_checksum = outer.calc_header_checksum();
+    let mut expected = outer.to_bytes().to_vec();
+    expected.extend_from_slice(&err);
+    assert_eq!(out, expected);
+    assert_eq!(w.services()[0].stats.in_pkts, 2);
 }

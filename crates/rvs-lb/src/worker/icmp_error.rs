@@ -21,8 +21,8 @@
 //!   header L→R; NAT: the quote becomes R→C and the outer destination R
 //!   (the outer source stays, as with IPVS). DR and TUN: the message goes
 //!   to the real server as the mode forwards a client packet (DR: unchanged,
-//!   next hop R), since the server, which holds the VIP, sent the quoted
-//!   packet itself.
+//!   next hop R; TUN: encapsulated towards R), since the server, which
+//!   holds the VIP, sent the quoted packet itself.
 //!
 //! What is rewritten, all with incremental checksums (RFC 1624): the outer
 //! addresses (and, for ICMPv6, the checksum's pseudo-header), the quoted
@@ -54,8 +54,16 @@
 //!   need ICMP↔ICMPv6 translation (RFC 7915), not done: dropped as
 //!   [`DropReason::Unsupported`].
 //! - Server-side errors in DR/TUN: the server answers the client directly,
-//!   so its errors do not pass here; an error about a tunnel packet (quoting
-//!   the IPIP/GRE outer header) is passed to the stack.
+//!   so its own errors do not pass here. An error about one of our tunnel
+//!   packets (its quote is the IPIP/GRE outer header L→R, then the
+//!   client's packet) is IPVS's special case: only "fragmentation needed"
+//!   / "packet too big" is answered, by a *new* error from the VIP to the
+//!   client quoting its packet, with the reported MTU **less the tunnel
+//!   overhead** (the quoted outer header and GRE header: 20/24 bytes over
+//!   IPv4, 40/44 over IPv6), so the client's next packets fit once
+//!   encapsulated; none is sent below the family's minimum MTU (68/1280)
+//!   or where RFC 1812 / RFC 4443 forbid an error. Other errors about
+//!   tunnel packets are passed to the stack.
 //! - SNAT: as FullNAT, except that a server-side error keeps its outer
 //!   source (the router that raised it), as masquerading NATs do.
 //! - Statistics: a translated error is counted as traffic of its
@@ -78,8 +86,8 @@ use crate::classify::{Family, PacketInfo};
 use crate::config::ForwardMode;
 use crate::conn::{Direction, Time};
 use crate::flow::FlowKey;
-use crate::fwd::Verdict;
 use crate::fwd::rewrite::Endpoint;
+use crate::fwd::{self, Verdict};
 use crate::packet::Packet;
 use crate::stats::DropReason;
 
@@ -151,7 +159,16 @@ impl Worker {
                         };
                         return self.count(verdict, dir, data.service, data.dest, info.ip_len);
                     }
-                    ForwardMode::Tun(_) => return Verdict::Pass,
+                    // Tunnelled to the server like a client packet.
+                    ForwardMode::Tun(_) => {
+                        let verdict = match self.conns.get_mut(id) {
+                            Some(conn) => {
+                                fwd::to_server(packet, info, conn, &self.fwd, &mut self.fullnat)
+                            }
+                            None => return Verdict::Pass,
+                        };
+                        return self.count(verdict, dir, data.service, data.dest, info.ip_len);
+                    }
                 };
                 Plan {
                     outer_src,
