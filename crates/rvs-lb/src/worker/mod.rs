@@ -19,18 +19,22 @@
 
 mod icmp_error;
 mod listing;
+mod persist;
 mod schedule;
 
 pub use listing::ConnEntry;
+pub use persist::{Template, Templates};
 
+use core::time::Duration;
 use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
 use crate::config::{Config, ForwardMode, ServiceKey};
-use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
+use crate::conn::{Conn, ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
 use crate::fwd::{
     self, ConnData, FLAG_ACTIVE, FullNatCounters, FwdContext, NO_DEST, NO_SERVICE, Verdict,
 };
+use crate::fwd::{FLAG_ONE_PACKET, FLAG_PERSISTENT};
 use crate::laddr::{LocalPorts, Steering};
 use crate::packet::Packet;
 use crate::sched::{SchedState, ServerFacts};
@@ -49,6 +53,15 @@ pub struct WorkerOptions {
     pub steering: Steering,
     /// What forwarding needs to know (path MTU).
     pub fwd: FwdContext,
+    /// Capacity of the persistence-template table.
+    pub template_capacity: u32,
+    /// Drop a persistence template whose real server became quiescent
+    /// (weight 0), as IPVS's `expire_quiescent_template` sysctl; by default
+    /// persistent clients keep reaching it while their template lives.
+    pub expire_quiescent_template: bool,
+    /// How long an entry of a one-packet-scheduled datagram keeps mapping
+    /// the server's replies back (FullNAT, NAT, SNAT).
+    pub one_packet_window: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -59,6 +72,9 @@ impl Default for WorkerOptions {
             hash_seed: 0x5256_535f_6c62_0001,
             steering: Steering::Any,
             fwd: FwdContext::default(),
+            template_capacity: 1 << 16,
+            expire_quiescent_template: false,
+            one_packet_window: Duration::from_secs(2),
         }
     }
 }
@@ -84,6 +100,11 @@ pub struct Worker {
     config: Arc<Config>,
     services: Vec<ServiceState>,
     conns: ConnTable<ConnData>,
+    templates: Templates,
+    /// The latest time seen (for work done outside `process`/`expire`).
+    clock: Time,
+    expire_quiescent_template: bool,
+    one_packet_window: Duration,
     locals: LocalPorts,
     drops: DropCounters,
     fwd: FwdContext,
@@ -97,6 +118,10 @@ impl Worker {
             config: Arc::new(Config::default()),
             services: Vec::new(),
             conns: ConnTable::new(options.conn_capacity, options.hash_seed),
+            templates: Templates::new(options.template_capacity, options.hash_seed),
+            clock: Time::ZERO,
+            expire_quiescent_template: options.expire_quiescent_template,
+            one_packet_window: options.one_packet_window,
             locals: LocalPorts::new(options.id, options.steering),
             drops: DropCounters::default(),
             fwd: options.fwd,
@@ -122,6 +147,11 @@ impl Worker {
     /// What FullNAT's client-address extras (TOA, UOA) did.
     pub fn fullnat_counters(&self) -> &FullNatCounters {
         &self.fullnat
+    }
+
+    /// The persistence templates (for listings).
+    pub fn templates(&self) -> &Templates {
+        &self.templates
     }
 
     /// The connection table (for listings such as `ipvsadm -Lnc`).
@@ -239,23 +269,28 @@ impl Worker {
             }
         });
         if expire_removed && orphans > 0 {
-            let services = &mut self.services;
+            let (services, config, templates) =
+                (&mut self.services, &self.config, &mut self.templates);
+            let now = self.clock;
             self.conns.remove_where(
                 |_, conn| conn.data.dest == NO_DEST,
-                |_, conn| forget(services, &conn.data),
+                |_, conn| forget(services, config, templates, now, &conn),
             );
         }
+        self.persist_apply(&old_config, &remap);
     }
 
     /// Removes connections that have been idle past their timeout; at most
     /// `budget` entries are examined. Returns how many were removed.
     pub fn expire(&mut self, now: Time, budget: usize) -> usize {
         let mut n = 0;
-        let services = &mut self.services;
+        self.clock = now;
+        let (services, config, templates) = (&mut self.services, &self.config, &mut self.templates);
         self.conns.expire(now, budget, |_, conn| {
             n += 1;
-            forget(services, &conn.data);
+            forget(services, config, templates, now, &conn);
         });
+        self.templates.expire(now, budget);
         n
     }
 
@@ -272,7 +307,10 @@ impl Worker {
             _ => {}
         }
         let timeouts = &self.config.timeouts;
-        if let Some((_, dir, conn)) = self.conns.lookup_mut(&info.key) {
+        if let Some((id, dir, conn)) = self.conns.lookup_mut(&info.key) {
+            if dir == Direction::FromClient && conn.data.flags & FLAG_ONE_PACKET != 0 {
+                return self.one_packet_again(id, packet, mark, now);
+            }
             conn.touch(now);
             let data = &mut conn.data;
             if let (ConnState::Tcp(state), L4::Tcp(flags)) = (data.state, info.l4) {
@@ -356,17 +394,14 @@ impl Worker {
                 return Err(DropReason::ConnLimit);
             }
         }
-        let dest_idx = self.schedule(service, info, now)?;
+        let pick = self.schedule(service, info, now)?;
+        let dest_idx = pick.dest;
         let dest = svc
             .spec
             .dests
             .get(dest_idx)
             .ok_or(DropReason::NoRealServer)?;
-        let port = if dest.port == 0 {
-            info.key.dst_port
-        } else {
-            dest.port
-        };
+        let port = schedule::dest_port(&svc.spec, dest, info);
         // Echo flows keep their identifier as the "port" on the server side.
         let port = match info.l4 {
             L4::Echo { ident, .. } if dest.mode != ForwardMode::FullNat => ident,
@@ -428,7 +463,8 @@ impl Worker {
             },
         };
         let timeout = self.config.timeouts.of(conn_state);
-        self.conns
+        let id = self
+            .conns
             .insert(info.key, reply, data, now, timeout)
             .map_err(|e| match e {
                 crate::conn::InsertError::Full => DropReason::ConnTableFull,
@@ -456,6 +492,7 @@ impl Worker {
             c.data.flags |= FLAG_ACTIVE;
         }
         refresh_availability(state, dest_idx, dest.upper_threshold, dest.lower_threshold);
+        self.bind_new(id, &pick, &svc.spec);
         Ok(Direction::FromClient)
     }
 
@@ -468,7 +505,14 @@ impl Worker {
     pub fn remove_conn(&mut self, id: ConnId) -> bool {
         match self.conns.remove(id) {
             Some(conn) => {
-                forget(&mut self.services, &conn.data);
+                let now = self.clock;
+                forget(
+                    &mut self.services,
+                    &self.config,
+                    &mut self.templates,
+                    now,
+                    &conn,
+                );
                 true
             }
             None => false,
@@ -511,8 +555,19 @@ fn update_activity(services: &mut [ServiceState], data: &mut ConnData) {
     }
 }
 
-/// Uncounts a connection that is gone.
-fn forget(services: &mut [ServiceState], data: &ConnData) {
+/// Uncounts a connection that is gone: at its service and real server
+/// (whose overload may end with it) and at its persistence template.
+fn forget(
+    services: &mut [ServiceState],
+    config: &Config,
+    templates: &mut Templates,
+    now: Time,
+    conn: &Conn<ConnData>,
+) {
+    let data = &conn.data;
+    if data.flags & FLAG_PERSISTENT != 0 {
+        templates.release(config, conn.client_key(), data.service, now);
+    }
     let Some(s) = services.get_mut(data.service as usize) else {
         return;
     };
@@ -524,11 +579,17 @@ fn forget(services: &mut [ServiceState], data: &ConnData) {
             f.inactive = f.inactive.saturating_sub(1);
         }
     }
+    if let Some(d) = config
+        .service(data.service as usize)
+        .and_then(|c| c.spec.dests.get(data.dest as usize))
+    {
+        refresh_availability(s, data.dest as usize, d.upper_threshold, d.lower_threshold);
+    }
 }
 
 /// IPVS's overload rule: a server at or above its upper threshold takes no
 /// new connections until it falls below the lower threshold (or 3/4 of the
-/// upper one when no lower threshold is set).
+/// upper one when no lower threshold is set: `4·conns < 3·upper`).
 fn refresh_availability(state: &mut ServiceState, dest: usize, upper: u32, lower: u32) {
     let Some(f) = state.facts.get_mut(dest) else {
         return;
@@ -538,10 +599,14 @@ fn refresh_availability(state: &mut ServiceState, dest: usize, upper: u32, lower
         return;
     }
     let conns = f.active.saturating_add(f.inactive);
-    let resume = if lower > 0 { lower } else { upper / 4 * 3 };
+    let below_resume = if lower > 0 {
+        conns < lower
+    } else {
+        u64::from(conns) * 4 < u64::from(upper) * 3
+    };
     if conns >= upper {
         f.available = false;
-    } else if conns < resume.max(1) || f.available {
+    } else if below_resume {
         f.available = true;
     }
 }
