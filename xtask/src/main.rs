@@ -5,8 +5,10 @@
 //! - `test`: everything CI checks, in order (this is the README's test command);
 //! - `demo`: the README's main job;
 //! - `fuzz`: run every fuzz target for longer than the test smoke run;
-//! - `bench`: the micro-benchmarks.
+//! - `bench`: the micro-benchmarks, then instructions per packet under
+//!   callgrind when valgrind is installed.
 
+mod callgrind;
 mod demo;
 mod fuzz;
 mod run;
@@ -32,7 +34,11 @@ fn main() -> Result<()> {
             };
             fuzz::run(secs, true)
         }
-        Some("bench") => run::cargo(&["bench", "-p", "rvs-wire"]),
+        Some("bench") => {
+            run::cargo(&["bench", "-p", "rvs-wire"])?;
+            run::cargo(&["bench", "-p", "rvs-lb", "--bench", "pipeline"])?;
+            callgrind::run()
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
