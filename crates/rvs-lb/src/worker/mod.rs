@@ -17,10 +17,14 @@
 //!    (TCP SYN, any UDP, echo request) is scheduled to a real server, given a
 //!    local endpoint (FullNAT), entered in the table and forwarded.
 
+mod accounting;
+mod apply;
 mod icmp_error;
 mod listing;
 mod persist;
 mod schedule;
+
+use accounting::{forget, refresh_availability, update_activity};
 
 pub use listing::ConnEntry;
 pub use persist::{Template, Templates};
@@ -30,11 +34,9 @@ use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
 use crate::config::{Config, ForwardMode, ServiceKey};
-use crate::conn::{Conn, ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
-use crate::fwd::{
-    self, ConnData, FLAG_ACTIVE, FullNatCounters, FwdContext, NO_DEST, NO_SERVICE, Verdict,
-};
-use crate::fwd::{FLAG_ONE_PACKET, FLAG_PERSISTENT};
+use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
+use crate::fwd::FLAG_ONE_PACKET;
+use crate::fwd::{self, ConnData, FLAG_ACTIVE, FullNatCounters, FwdContext, Verdict};
 use crate::laddr::{LocalPorts, Steering};
 use crate::packet::Packet;
 use crate::sched::{SchedState, ServerFacts};
@@ -159,127 +161,6 @@ impl Worker {
         &self.conns
     }
 
-    /// Adopts a new configuration snapshot without disturbing established
-    /// connections: per-service and per-server state is carried over by
-    /// identity (service key; server address and port), and connections are
-    /// re-pointed at the new indices. A connection whose service or server
-    /// is gone keeps flowing (its keys hold everything the rewrite needs)
-    /// but is no longer counted anywhere; with `expire_removed`, such
-    /// connections are removed instead (`ipvsadm`'s "expire_nodest_conn").
-    pub fn apply(&mut self, config: Arc<Config>, expire_removed: bool) {
-        let old_config = core::mem::replace(&mut self.config, config);
-        let old_states = core::mem::take(&mut self.services);
-        // old service index → (new index, old dest index → new dest index)
-        let mut remap: Vec<Option<(u32, Vec<u32>)>> = Vec::with_capacity(old_states.len());
-        for old in old_config.services() {
-            let new_idx = self.config.find(&old.spec.key);
-            let new_service = new_idx.and_then(|ni| Some((ni, self.config.service(ni)?)));
-            remap.push(new_service.map(|(ni, new)| {
-                let dests = old
-                    .spec
-                    .dests
-                    .iter()
-                    .map(|d| {
-                        new.spec
-                            .dests
-                            .iter()
-                            .position(|n| n.addr == d.addr && n.port == d.port)
-                            .map_or(NO_DEST, |p| p as u32)
-                    })
-                    .collect();
-                (ni as u32, dests)
-            }));
-        }
-        self.services = self
-            .config
-            .services()
-            .iter()
-            .map(|s| {
-                let n = s.spec.dests.len();
-                let old = old_config
-                    .find(&s.spec.key)
-                    .and_then(|oi| old_states.get(oi).map(|st| (oi, st)));
-                let mut facts: Vec<ServerFacts> = s
-                    .spec
-                    .dests
-                    .iter()
-                    .map(|d| ServerFacts::up(d.weight))
-                    .collect();
-                let mut dest_stats = vec![TrafficStats::default(); n];
-                let mut stats = TrafficStats::default();
-                if let Some((oi, st)) = old {
-                    stats = st.stats;
-                    if let Some(Some((_, map))) = remap.get(oi) {
-                        for (od, &nd) in map.iter().enumerate() {
-                            let (Some(f), Some(ds)) = (st.facts.get(od), st.dest_stats.get(od))
-                            else {
-                                continue;
-                            };
-                            if let (Some(nf), Some(nds)) =
-                                (facts.get_mut(nd as usize), dest_stats.get_mut(nd as usize))
-                            {
-                                nf.active = f.active;
-                                nf.inactive = f.inactive;
-                                *nds = *ds;
-                            }
-                        }
-                    }
-                }
-                let mut state = ServiceState {
-                    sched: s.scheduler.new_state(),
-                    facts,
-                    stats,
-                    dest_stats,
-                    conns: 0,
-                };
-                for (i, d) in s.spec.dests.iter().enumerate() {
-                    refresh_availability(&mut state, i, d.upper_threshold, d.lower_threshold);
-                }
-                state
-            })
-            .collect();
-        // Re-point connections and count them per service again.
-        let services = &mut self.services;
-        let mut orphans = 0usize;
-        self.conns.for_each_data_mut(|_, data| {
-            let mapped = remap
-                .get(data.service as usize)
-                .and_then(|m| m.as_ref())
-                .map(|(ns, dests)| {
-                    (
-                        *ns,
-                        dests.get(data.dest as usize).copied().unwrap_or(NO_DEST),
-                    )
-                });
-            match mapped {
-                Some((ns, nd)) => {
-                    data.service = ns;
-                    data.dest = nd;
-                    if let Some(s) = services.get_mut(ns as usize) {
-                        s.conns += 1;
-                    }
-                }
-                None => {
-                    data.service = NO_SERVICE;
-                    data.dest = NO_DEST;
-                }
-            }
-            if data.dest == NO_DEST {
-                orphans += 1;
-            }
-        });
-        if expire_removed && orphans > 0 {
-            let (services, config, templates) =
-                (&mut self.services, &self.config, &mut self.templates);
-            let now = self.clock;
-            self.conns.remove_where(
-                |_, conn| conn.data.dest == NO_DEST,
-                |_, conn| forget(services, config, templates, now, &conn),
-            );
-        }
-        self.persist_apply(&old_config, &remap);
-    }
-
     /// Removes connections that have been idle past their timeout; at most
     /// `budget` entries are examined. Returns how many were removed.
     pub fn expire(&mut self, now: Time, budget: usize) -> usize {
@@ -360,7 +241,7 @@ impl Worker {
         let verdict = match dir {
             Direction::FromClient => {
                 fwd::to_server(packet, info, conn, &self.fwd, &mut self.fullnat)
-            },
+            }
             Direction::FromServer => fwd::to_client(packet, info, conn),
         };
         if let Some(st) = self.services.get_mut(s) {
@@ -524,89 +405,5 @@ impl Worker {
         self.config
             .service(data.service as usize)
             .map(|s| s.spec.key)
-    }
-}
-
-/// Moves a connection between the active and inactive counts of its real
-/// server after a state change.
-fn update_activity(services: &mut [ServiceState], data: &mut ConnData) {
-    let active = data.state.is_active();
-    let was = data.flags & FLAG_ACTIVE != 0;
-    if active == was {
-        return;
-    }
-    if active {
-        data.flags |= FLAG_ACTIVE;
-    } else {
-        data.flags &= !FLAG_ACTIVE;
-    }
-    let Some(f) = services
-        .get_mut(data.service as usize)
-        .and_then(|s| s.facts.get_mut(data.dest as usize))
-    else {
-        return;
-    };
-    if active {
-        f.inactive = f.inactive.saturating_sub(1);
-        f.active += 1;
-    } else {
-        f.active = f.active.saturating_sub(1);
-        f.inactive += 1;
-    }
-}
-
-/// Uncounts a connection that is gone: at its service and real server
-/// (whose overload may end with it) and at its persistence template.
-fn forget(
-    services: &mut [ServiceState],
-    config: &Config,
-    templates: &mut Templates,
-    now: Time,
-    conn: &Conn<ConnData>,
-) {
-    let data = &conn.data;
-    if data.flags & FLAG_PERSISTENT != 0 {
-        templates.release(config, conn.client_key(), data.service, now);
-    }
-    let Some(s) = services.get_mut(data.service as usize) else {
-        return;
-    };
-    s.conns = s.conns.saturating_sub(1);
-    if let Some(f) = s.facts.get_mut(data.dest as usize) {
-        if data.flags & FLAG_ACTIVE != 0 {
-            f.active = f.active.saturating_sub(1);
-        } else {
-            f.inactive = f.inactive.saturating_sub(1);
-        }
-    }
-    if let Some(d) = config
-        .service(data.service as usize)
-        .and_then(|c| c.spec.dests.get(data.dest as usize))
-    {
-        refresh_availability(s, data.dest as usize, d.upper_threshold, d.lower_threshold);
-    }
-}
-
-/// IPVS's overload rule: a server at or above its upper threshold takes no
-/// new connections until it falls below the lower threshold (or 3/4 of the
-/// upper one when no lower threshold is set: `4·conns < 3·upper`).
-fn refresh_availability(state: &mut ServiceState, dest: usize, upper: u32, lower: u32) {
-    let Some(f) = state.facts.get_mut(dest) else {
-        return;
-    };
-    if upper == 0 {
-        f.available = true;
-        return;
-    }
-    let conns = f.active.saturating_add(f.inactive);
-    let below_resume = if lower > 0 {
-        conns < lower
-    } else {
-        u64::from(conns) * 4 < u64::from(upper) * 3
-    };
-    if conns >= upper {
-        f.available = false;
-    } else if below_resume {
-        f.available = true;
     }
 }
