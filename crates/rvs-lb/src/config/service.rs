@@ -284,7 +284,9 @@ impl Service {
                     "SNAT real servers belong to match services (-H), not to a VIP",
                 ));
             }
-            if matches!(d.mode, ForwardMode::FullNat | ForwardMode::Tun(_)) && !spec.laddrs.iter().any(|l| l.is_ipv6() == d.addr.is_ipv6()) {
+            if matches!(d.mode, ForwardMode::FullNat | ForwardMode::Tun(_))
+                && !spec.laddrs.iter().any(|l| l.is_ipv6() == d.addr.is_ipv6())
+            {
                 return Err(ConfigError::new(
                     format!("dests[{i}].mode"),
                     format!(
