@@ -366,6 +366,10 @@ proptest! {
         prop_assert_eq!(w.conns().len(), 1);
         expire_all(&mut w, t);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn concurrent_flows_never_share_a_reply_key(
