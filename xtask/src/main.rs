@@ -6,7 +6,8 @@
 //! - `demo`: the README's main job;
 //! - `fuzz`: run every fuzz target for longer than the test smoke run;
 //! - `bench`: the micro-benchmarks, then instructions per packet under
-//!   callgrind when valgrind is installed.
+//!   callgrind when valgrind is installed;
+//! - `callgrind`: only the instructions-per-packet count.
 
 mod callgrind;
 mod demo;
@@ -17,7 +18,7 @@ mod test;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench>";
+const USAGE: &str = "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench|callgrind>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +40,7 @@ fn main() -> Result<()> {
             run::cargo(&["bench", "-p", "rvs-lb", "--bench", "pipeline"])?;
             callgrind::run()
         }
+        Some("callgrind") => callgrind::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

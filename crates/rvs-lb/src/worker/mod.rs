@@ -201,15 +201,11 @@ impl Worker {
                     data.state = ConnState::Tcp(next);
                     let timeout = timeouts.of(data.state);
                     update_activity(&mut self.services, data);
-                    let _ = conn;
-                    // Re-borrow to change the timeout (the wheel may move
-                    // the entry earlier).
-                    if let Some((id, _)) = self.conns.lookup(&info.key) {
-                        self.conns.set_timeout(id, timeout);
-                    }
+                    // The wheel may have to move the entry earlier.
+                    self.conns.set_timeout(id, timeout);
                 }
             }
-            return self.forward_existing(packet, &info, dir);
+            return self.forward_existing(packet, &info, id, dir);
         }
         let Some(service) = self.config.lookup(&info, mark) else {
             return Verdict::Pass;
@@ -222,7 +218,7 @@ impl Worker {
             _ => {}
         }
         match self.new_connection(&info, service, now) {
-            Ok(dir) => self.forward_existing(packet, &info, dir),
+            Ok(id) => self.forward_existing(packet, &info, id, Direction::FromClient),
             Err(reason) => self.drop(reason),
         }
     }
@@ -231,9 +227,11 @@ impl Worker {
         &mut self,
         packet: &mut Packet<'_>,
         info: &PacketInfo,
+        id: ConnId,
         dir: Direction,
     ) -> Verdict {
-        let Some((_, _, conn)) = self.conns.lookup_mut(&info.key) else {
+        // By slab position: the packet's one hash lookup was done already.
+        let Some(conn) = self.conns.get_mut(id) else {
             return self.drop(DropReason::NoConnection);
         };
         let len = info.ip_len;
@@ -266,7 +264,7 @@ impl Worker {
         info: &PacketInfo,
         service: usize,
         now: Time,
-    ) -> Result<Direction, DropReason> {
+    ) -> Result<ConnId, DropReason> {
         let config = Arc::clone(&self.config);
         let svc = config.service(service).ok_or(DropReason::NoService)?;
         {
@@ -368,13 +366,13 @@ impl Worker {
             }
         }
         if conn_state.is_active()
-            && let Some((_, _, c)) = self.conns.lookup_mut(&info.key)
+            && let Some(c) = self.conns.get_mut(id)
         {
             c.data.flags |= FLAG_ACTIVE;
         }
         refresh_availability(state, dest_idx, dest.upper_threshold, dest.lower_threshold);
         self.bind_new(id, &pick, &svc.spec);
-        Ok(Direction::FromClient)
+        Ok(id)
     }
 
     fn drop(&mut self, reason: DropReason) -> Verdict {
