@@ -15,6 +15,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "iproute2",
     "tcpdump",
     "valgrind",
+    // The AF_XDP backend's XDP program: compiled by crates/rvs-io/build.rs.
+    "clang",
+    "libbpf-dev",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
