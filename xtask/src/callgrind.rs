@@ -17,12 +17,13 @@ use anyhow::{Context, Result, bail};
 use crate::run::{cargo_bin, have};
 
 /// Packet kinds the benchmark binary knows (its `Kind::name`s).
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "fullnat_established",
     "fullnat_reply",
     "syn_new_connection",
     "nat_established",
     "dr_established",
+    "tun_established",
 ];
 
 /// The two packet counts (multiples of the burst size, at most the

@@ -50,7 +50,7 @@ pub mod table;
 pub mod tcp_state;
 pub mod timer;
 
-pub use table::{Conn, ConnId, ConnTable, Direction, InsertError};
+pub use table::{Conn, ConnId, ConnTable, Direction, InsertError, TableMemory};
 pub use tcp_state::{ConnState, Side, TcpFlags, TcpState, Timeouts};
 pub use timer::{ExpireReport, Fired, TimerWheel};
 

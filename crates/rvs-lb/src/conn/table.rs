@@ -40,6 +40,24 @@ pub enum Direction {
     FromServer,
 }
 
+/// Bytes a [`ConnTable`] allocated, by part (see [`ConnTable::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableMemory {
+    /// The slab of entries.
+    pub slab: usize,
+    /// The hash index (buckets and control bytes).
+    pub index: usize,
+    /// The timer wheel's links and slot heads.
+    pub wheel: usize,
+}
+
+impl TableMemory {
+    /// All parts together.
+    pub const fn total(&self) -> usize {
+        self.slab + self.index + self.wheel
+    }
+}
+
 /// A handle to one connection in one [`ConnTable`].
 ///
 /// It names a slab slot and that slot's generation at insert time: once the
@@ -368,6 +386,22 @@ impl<T> ConnTable<T> {
     /// The most connections the table holds.
     pub fn capacity(&self) -> usize {
         self.store.slots.len()
+    }
+
+    /// Bytes of one slab slot (a connection with its keys, timer fields,
+    /// payload and generation).
+    pub const fn slot_bytes() -> usize {
+        core::mem::size_of::<Slot<T>>()
+    }
+
+    /// What the table allocated, by part. Divided by
+    /// [`capacity`](Self::capacity) it is the memory cost of a connection.
+    pub fn memory(&self) -> TableMemory {
+        TableMemory {
+            slab: core::mem::size_of_val::<[Slot<T>]>(&self.store.slots),
+            index: self.store.index.allocation_size(),
+            wheel: self.wheel.memory_bytes(),
+        }
     }
 
     /// Whether an insert would fail with [`InsertError::Full`].

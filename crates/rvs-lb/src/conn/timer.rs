@@ -115,6 +115,11 @@ impl TimerWheel {
         Duration::from_millis(self.tick_ms.saturating_mul(self.mask.saturating_add(1)))
     }
 
+    /// Bytes the wheel allocated (per-index links and slot heads).
+    pub fn memory_bytes(&self) -> usize {
+        core::mem::size_of_val::<[Link]>(&self.links) + core::mem::size_of_val::<[u32]>(&self.heads)
+    }
+
     /// The number of indices this wheel can hold (`0..capacity`).
     pub fn capacity(&self) -> u32 {
         u32::try_from(self.links.len()).unwrap_or(u32::MAX)

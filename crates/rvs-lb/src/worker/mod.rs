@@ -175,6 +175,24 @@ impl Worker {
         n
     }
 
+    /// Runs a burst of packets through the balancer: the verdict of
+    /// `packets[i]` goes to `verdicts[i]`, its firewall mark is `marks[i]`
+    /// (0 where `marks` is shorter). Processes
+    /// `min(packets.len(), verdicts.len())` packets, each exactly as
+    /// [`process`](Self::process) would.
+    pub fn process_burst(
+        &mut self,
+        packets: &mut [Packet<'_>],
+        marks: &[u32],
+        now: Time,
+        verdicts: &mut [Verdict],
+    ) {
+        for (i, (packet, verdict)) in packets.iter_mut().zip(verdicts.iter_mut()).enumerate() {
+            let mark = marks.get(i).copied().unwrap_or(0);
+            *verdict = self.process(packet, mark, now);
+        }
+    }
+
     /// Runs one packet through the balancer. `mark` is the packet's firewall
     /// mark (0: none); `now` the worker's clock.
     pub fn process(&mut self, packet: &mut Packet<'_>, mark: u32, now: Time) -> Verdict {
