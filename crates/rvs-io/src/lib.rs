@@ -27,6 +27,7 @@
     )
 )]
 
+pub mod af_packet;
 pub mod memory;
 mod pool;
 
