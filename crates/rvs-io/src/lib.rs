@@ -30,6 +30,7 @@
 pub mod af_packet;
 pub mod memory;
 mod pool;
+pub mod tap;
 
 pub use pool::Pool;
 
