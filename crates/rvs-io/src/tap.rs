@@ -58,6 +58,9 @@ impl Default for TapConfig {
 #[derive(Debug)]
 pub struct TapIo {
     fd: OwnedFd,
+    /// A socket in the device's namespace, for interface ioctls from any
+    /// thread.
+    ctl: OwnedFd,
     name: String,
     ifindex: u32,
     pool: Pool,
@@ -122,6 +125,7 @@ impl TapIo {
         let ifindex = ifindex_of(&name)?;
         Ok(TapIo {
             fd,
+            ctl,
             name,
             ifindex,
             pool: Pool::new(config.buffers, config.buffer_size),
@@ -141,9 +145,8 @@ impl TapIo {
 
     /// The interface's MAC address (a syscall: not for the burst path).
     pub fn mac(&self) -> io::Result<[u8; 6]> {
-        let ctl = control_socket()?;
         let mut r = ifreq(&self.name)?;
-        ioctl(ctl.as_fd(), libc::SIOCGIFHWADDR, &mut r)?;
+        ioctl(self.ctl.as_fd(), libc::SIOCGIFHWADDR, &mut r)?;
         // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
         let sa = unsafe { r.ifr_ifru.ifru_hwaddr };
         let mut mac = [0u8; 6];
