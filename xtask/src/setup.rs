@@ -13,6 +13,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "build-essential",
     "pkg-config",
     "iproute2",
+    "iputils-ping",
     "tcpdump",
     "valgrind",
     // The AF_XDP backend's XDP program: compiled by crates/rvs-io/build.rs.
