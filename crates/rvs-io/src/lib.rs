@@ -28,6 +28,7 @@
 )]
 
 pub mod af_packet;
+pub mod af_xdp;
 pub mod memory;
 mod pool;
 pub mod tap;
