@@ -387,8 +387,10 @@ impl AfPacketIo {
             self.stats.rx_no_buffer += 1;
             return None;
         };
-        let buf = self.pool.buffer(id);
-        let out = buf.get_mut(HEADROOM..HEADROOM + total)?;
+        let Some(out) = self.pool.buffer(id).get_mut(HEADROOM..HEADROOM + total) else {
+            self.pool.free(id);
+            return None;
+        };
         match tag {
             None => out.copy_from_slice(data),
             Some((tpid, tci)) => {
@@ -538,7 +540,14 @@ impl PacketIo for AfPacketIo {
         }
         self.stats.tx_ring_full += (frames.len() - taken) as u64;
         if queued > 0 || self.tx_pending {
-            self.kick()?;
+            // Frames taken are the backend's now, whatever the kick says:
+            // report a refused kick only when nothing was taken (the frames
+            // wait in the ring and go with the next kick).
+            if let Err(e) = self.kick()
+                && taken == 0
+            {
+                return Err(e);
+            }
         }
         Ok(taken)
     }

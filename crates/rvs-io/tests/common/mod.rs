@@ -113,29 +113,38 @@ impl Netns {
     /// Turns IPv6 off in the namespace (no router solicitations, DAD or MLD
     /// frames to filter out).
     pub(crate) fn disable_ipv6(&self) {
-        self.sh(&[
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ]);
+        self.run(|| {
+            for conf in ["all", "default"] {
+                let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+                std::fs::write(&path, "1").unwrap_or_else(|e| panic!("{path}: {e}"));
+            }
+        });
     }
 
     /// Runs `f` on a thread that has entered the namespace: sockets and
     /// devices it creates belong to the namespace and can be used from any
     /// thread afterwards.
     pub(crate) fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(f)
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+
+    /// Like [`Netns::run`], without waiting: a client or server running
+    /// beside the test.
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         thread::spawn(move || {
             let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
             // SAFETY: setns on a valid namespace descriptor; it changes only
-            // this (short-lived) thread's network namespace.
+            // this thread's network namespace.
             let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(r, 0, "setns {path}: {}", io::Error::last_os_error());
             f()
         })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
     }
 }
 
