@@ -539,3 +539,56 @@ fn zero_copy_required_fails_on_veth_and_bad_configs_are_refused() {
     assert!(bad_ring.unwrap_err().to_string().contains("power of two"));
     assert!(bad_frame.unwrap_err().to_string().contains("2048 or 4096"));
 }
+
+#[test]
+fn receive_recycles_frames_through_the_fill_ring() {
+    need_root!();
+    let net = Net::new();
+    let (ns, src, dst) = (net.peer_ns.clone(), net.peer_ip(), net.xdp_ip());
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    // 600 datagrams: more than the socket's 256 UMEM frames, so receiving
+    // them all needs freed frames to go back to the fill ring.
+    let sender = std::thread::spawn(move || {
+        in_ns(&ns, move || {
+            go_rx.recv_timeout(WAIT).expect("receiver ready");
+            let s = UdpSocket::bind(SocketAddrV4::new(src, 40000)).expect("bind peer");
+            for i in 0..600u32 {
+                let _ = s.send_to(&i.to_be_bytes(), SocketAddrV4::new(dst, 9997));
+                if i % 16 == 15 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        })
+    });
+    let vb = net.vb.clone();
+    let (count, free_end, stats) = in_ns(&net.xdp_ns.clone(), move || {
+        let mut prog = XdpProgram::attach(&vb, AttachMode::Generic).expect("attach");
+        let mut sock = open_socket(&vb);
+        prog.register(&sock).expect("register");
+        let free_start = sock.free_frames();
+        go_tx.send(()).unwrap();
+        let mut frames = [Frame::default(); 64];
+        let mut count = 0;
+        let deadline = Instant::now() + WAIT;
+        while count < 600 && Instant::now() < deadline {
+            let n = sock.rx_burst(&mut frames).expect("rx_burst");
+            for f in &frames[..n] {
+                let b = frame_bytes(&mut sock, f);
+                if b.len() >= 42 && b[36..38] == 9997u16.to_be_bytes() {
+                    count += 1;
+                }
+                sock.free(*f);
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // No frame leaked: the fill ring is full again and the rest free.
+        let _ = sock.rx_burst(&mut frames);
+        (count, (free_start, sock.free_frames()), sock.stats())
+    });
+    sender.join().unwrap();
+    assert!(count >= 550, "received only {count} of 600 datagrams");
+    assert!(stats.rx_frames >= count as u64);
+    assert_eq!(free_end.0, free_end.1, "frames leaked");
+}
