@@ -624,7 +624,6 @@ fn timeout_overrides_like_ipvsadm_set() {
 /// `udp_state_transition` likewise), so after `ipvsadm --set` a live flow
 /// takes the new timeout with its next packet.
 #[test]
-#[ignore = "rvs deviates: a timeout is re-read only on a state change (worker/mod.rs), so a live ESTABLISHED or UDP flow keeps its old timeout after a new Timeouts is applied"]
 fn new_timeouts_reach_live_flows_with_their_next_packet() {
     let mut lb = Lb::new(worker(&[(R1, 1)]));
     let a = lb.handshake(40000);
@@ -648,7 +647,6 @@ fn new_timeouts_reach_live_flows_with_their_next_packet() {
 /// `ipvsadm -Ln` shows UDP flows under InActConn, and lc/wlc weigh them as
 /// inactive (overhead `active * 256 + inactive`).
 #[test]
-#[ignore = "rvs deviates: ConnState::is_active counts UDP and ICMP connections as active"]
 fn udp_flows_count_as_inactive_as_in_ipvs() {
     let mut lb = Lb::new(worker(&[(R1, 1)]));
     let q = udp((CLIENT, 5000), (VIP, UDP_VPORT), b"q");

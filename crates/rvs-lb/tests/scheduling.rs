@@ -344,8 +344,8 @@ fn overloaded_server_is_skipped_and_back_below_three_quarters_on_removal() {
     assert_eq!(got, [0, 1, 0, 1, 0, 1, 1, 1], "R1 full at 3");
     let f = &w.services()[0].facts;
     assert!(!f[0].available);
-    // (UDP connections count as active, as in IPVS.)
-    assert_eq!((f[0].active, f[1].active), (3, 5));
+    // (UDP connections count as inactive, as in IPVS.)
+    assert_eq!((f[0].inactive, f[1].inactive), (3, 5));
     // Remove one of R1's connections (ports 1000, 1002, 1004).
     let (id, _) = w
         .conns()
@@ -380,7 +380,7 @@ fn lower_threshold_hysteresis_on_removal_and_expiry() {
     assert_eq!(w.expire(t(301), usize::MAX), 3);
     let f = &w.services()[0].facts;
     assert!(f[0].available);
-    assert_eq!((f[0].active, f[1].active), (0, 4));
+    assert_eq!((f[0].inactive, f[1].inactive), (0, 4));
     assert_eq!(dgram_to(&mut w, (C1, 9), t(301)), 0);
 }
 

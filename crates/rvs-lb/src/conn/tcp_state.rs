@@ -230,14 +230,15 @@ impl ConnState {
         }
     }
 
-    /// Whether the connection counts as active for lc/wlc. UDP and ICMP
-    /// connections never leave their one state, and IPVS counts a
-    /// connection as active until a state change says otherwise, so they are
-    /// active; TCP connections are active only when ESTABLISHED.
+    /// Whether the connection counts as active (`ActiveConn`) rather than
+    /// inactive (`InActConn`) for lc/wlc and `ipvsadm -Ln`. IPVS binds every
+    /// new connection as inactive and only TCP's move to ESTABLISHED makes
+    /// one active, so UDP and ICMP connections, which never change state,
+    /// are always inactive.
     pub const fn is_active(self) -> bool {
         match self {
             ConnState::Tcp(s) => s.is_active(),
-            ConnState::Udp | ConnState::Icmp => true,
+            ConnState::Udp | ConnState::Icmp => false,
         }
     }
 }
@@ -504,8 +505,8 @@ mod tests {
             assert_eq!(s.is_active(), s == Established, "{s}");
             assert_eq!(ConnState::Tcp(s).is_active(), s == Established);
         }
-        assert!(ConnState::Udp.is_active());
-        assert!(ConnState::Icmp.is_active());
+        assert!(!ConnState::Udp.is_active());
+        assert!(!ConnState::Icmp.is_active());
     }
 
     #[test]

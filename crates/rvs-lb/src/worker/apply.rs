@@ -28,6 +28,9 @@ impl Worker {
     /// connections are removed instead (`ipvsadm`'s "expire_nodest_conn").
     pub fn apply(&mut self, config: Arc<Config>, expire_removed: bool) {
         let old_config = core::mem::replace(&mut self.config, config);
+        if old_config.timeouts != self.config.timeouts {
+            self.retime_connections();
+        }
         let old_states = core::mem::take(&mut self.services);
         // old service index → (new index, old dest index → new dest index)
         let mut remap: Vec<Option<(u32, Vec<u32>)>> = Vec::with_capacity(old_states.len());
@@ -138,5 +141,20 @@ impl Worker {
             );
         }
         self.persist_apply(&old_config, &remap);
+    }
+
+    /// After `ipvsadm --set`: every connection takes the timeout of its
+    /// state from the new table at once (IPVS re-reads the table with each
+    /// packet; doing it here keeps that work off the packet path).
+    fn retime_connections(&mut self) {
+        let timeouts = self.config.timeouts;
+        let ids: Vec<_> = self
+            .conns
+            .iter()
+            .map(|(id, c)| (id, timeouts.of(c.data.state)))
+            .collect();
+        for (id, timeout) in ids {
+            self.conns.set_timeout(id, timeout);
+        }
     }
 }
