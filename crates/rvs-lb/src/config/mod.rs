@@ -112,6 +112,15 @@ impl Config {
         })
     }
 
+    /// The timeouts connections of service `index` use: the service's own,
+    /// or the global ones.
+    pub fn timeouts_for(&self, index: usize) -> &Timeouts {
+        self.services
+            .get(index)
+            .and_then(|s| s.spec.timeouts.as_ref())
+            .unwrap_or(&self.timeouts)
+    }
+
     /// True if `addr` is the address of some virtual service (the stack
     /// answers ARP/ND and ping for it).
     pub fn is_vip(&self, addr: core::net::IpAddr) -> bool {

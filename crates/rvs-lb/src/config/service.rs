@@ -7,6 +7,7 @@ use core::time::Duration;
 use rvs_wire::ip_proto;
 
 use super::{ConfigError, DestSpec, ForwardMode};
+use crate::conn::Timeouts;
 use crate::flow::{from_v6, to_v6};
 use crate::sched::{SchedConfig, Scheduler, ServerSpec};
 
@@ -225,6 +226,8 @@ pub struct ServiceSpec {
     pub one_packet: bool,
     /// FullNAT/SNAT local addresses.
     pub laddrs: Vec<IpAddr>,
+    /// Connection timeouts for this service, overriding the global ones.
+    pub timeouts: Option<Timeouts>,
     /// Real servers.
     pub dests: Vec<DestSpec>,
 }
@@ -241,6 +244,7 @@ impl ServiceSpec {
             uoa: false,
             one_packet: false,
             laddrs: Vec::new(),
+            timeouts: None,
             dests: Vec::new(),
         }
     }
