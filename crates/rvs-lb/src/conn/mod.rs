@@ -46,6 +46,7 @@
 
 use core::time::Duration;
 
+mod index;
 pub mod table;
 pub mod tcp_state;
 pub mod timer;

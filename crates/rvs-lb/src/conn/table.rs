@@ -5,13 +5,14 @@
 //! # Layout
 //! - `slots`: the slab, one [`Conn`] or free-list link per slot, each with a
 //!   generation counter bumped on every removal. Allocated once.
-//! - `index`: a `hashbrown::HashTable<u32>` of slab positions, each tagged
-//!   with the side it was indexed under (`position << 1 | side`). It is sized
-//!   at construction for four times the number of keys it can ever hold
-//!   (two per entry). That keeps probe sequences short, and it means the
-//!   table never reallocates on insert: hashbrown only grows when more than
-//!   half its capacity is live, and otherwise reclaims deleted buckets in
-//!   place.
+//! - `index`: an [`Index`] of slab positions, each tagged with the side it
+//!   was indexed under (`position << 1 | side`): fixed-capacity open
+//!   addressing in 64-byte lines of 7 entries, sized at construction for
+//!   the two keys of every slot at most 2/3 full, so it never allocates
+//!   and, having no tombstones, never degrades with churn. A burst can
+//!   hash first and prefetch index lines and entries ([`ConnTable::hash`],
+//!   [`ConnTable::prefetch_index`], [`ConnTable::prefetch_entry`]) before
+//!   looking up ([`ConnTable::lookup_hashed_mut`]).
 //! - `wheel`: a [`TimerWheel`] over slab positions.
 //!
 //! Hashing is foldhash with a per-table seed chosen by the caller (random in
@@ -22,8 +23,8 @@ use core::hash::BuildHasher;
 use core::time::Duration;
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
+use super::index::Index;
 use super::timer::{ExpireReport, Fired, TimerWheel};
 use super::{Time, duration_to_ms_u32};
 use crate::flow::FlowKey;
@@ -171,7 +172,10 @@ enum SlotState<T> {
     Used(Conn<T>),
 }
 
+/// Aligned to cache lines, so that an entry of up to 128 bytes takes two
+/// whole lines (what [`ConnTable::prefetch_entry`] fetches).
 #[derive(Debug)]
+#[repr(align(64))]
 struct Slot<T> {
     generation: u32,
     state: SlotState<T>,
@@ -183,7 +187,7 @@ struct Store<T> {
     slots: Box<[Slot<T>]>,
     free_head: u32,
     len: u32,
-    index: HashTable<u32>,
+    index: Index,
     hasher: FixedState,
 }
 
@@ -229,9 +233,7 @@ impl<T> Store<T> {
 
     fn find_hashed(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let slots = &self.slots;
-        self.index
-            .find(hash, |&v| key_at(slots, v) == Some(key))
-            .copied()
+        self.index.find(hash, |v| key_at(slots, v) == Some(key))
     }
 
     fn id(&self, idx: u32) -> Option<ConnId> {
@@ -274,17 +276,22 @@ impl<T> Store<T> {
         let SlotState::Free { next } = slot.state else {
             return Err(InsertError::Full);
         };
+        // The index holds two values per slot with room to spare, so these
+        // cannot fail; should they, the slot stays free.
+        let client = encode(idx, Direction::FromClient);
+        if !self.index.insert(hash_client, client) {
+            return Err(InsertError::Full);
+        }
+        if !self
+            .index
+            .insert(hash_reply, encode(idx, Direction::FromServer))
+        {
+            self.index.remove(hash_client, client);
+            return Err(InsertError::Full);
+        }
+        let slot = self.slots.get_mut(idx as usize).ok_or(InsertError::Full)?;
         self.free_head = next;
         slot.state = SlotState::Used(conn);
-        let Store {
-            slots,
-            index,
-            hasher,
-            ..
-        } = self;
-        let rehash = |&v: &u32| key_at(slots, v).map_or(0, |k| hasher.hash_one(k));
-        index.insert_unique(hash_client, encode(idx, Direction::FromClient), rehash);
-        index.insert_unique(hash_reply, encode(idx, Direction::FromServer), rehash);
         self.len = self.len.saturating_add(1);
         Ok(idx)
     }
@@ -310,13 +317,8 @@ impl<T> Store<T> {
         self.free_head = idx;
         self.len = self.len.saturating_sub(1);
         for dir in [Direction::FromClient, Direction::FromServer] {
-            let target = encode(idx, dir);
-            if let Ok(e) = self
-                .index
-                .find_entry(self.hasher.hash_one(conn.key(dir)), |&v| v == target)
-            {
-                e.remove();
-            }
+            self.index
+                .remove(self.hasher.hash_one(conn.key(dir)), encode(idx, dir));
         }
         Some((id, conn))
     }
@@ -366,7 +368,7 @@ impl<T> ConnTable<T> {
                 slots,
                 free_head: if capacity == 0 { NIL } else { 0 },
                 len: 0,
-                index: HashTable::with_capacity((capacity as usize).saturating_mul(4)),
+                index: Index::new((capacity as usize).saturating_mul(2)),
                 hasher: FixedState::with_seed(seed),
             },
             wheel: TimerWheel::new(capacity, tick, wheel_slots),
@@ -399,7 +401,7 @@ impl<T> ConnTable<T> {
     pub fn memory(&self) -> TableMemory {
         TableMemory {
             slab: core::mem::size_of_val::<[Slot<T>]>(&self.store.slots),
-            index: self.store.index.allocation_size(),
+            index: self.store.index.memory_bytes(),
             wheel: self.wheel.memory_bytes(),
         }
     }
@@ -447,6 +449,61 @@ impl<T> ConnTable<T> {
     pub fn lookup(&self, key: &FlowKey) -> Option<(ConnId, Direction)> {
         let (idx, dir) = decode(self.store.find(key)?);
         Some((self.store.id(idx)?, dir))
+    }
+
+    /// The hash of `key` in this table, for [`prefetch_index`],
+    /// [`prefetch_entry`] and [`lookup_hashed_mut`] (a burst hashes its
+    /// keys once, first).
+    ///
+    /// [`prefetch_index`]: Self::prefetch_index
+    /// [`prefetch_entry`]: Self::prefetch_entry
+    /// [`lookup_hashed_mut`]: Self::lookup_hashed_mut
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.store.hash(key)
+    }
+
+    /// Starts fetching the index line a lookup of `hash` reads first. A
+    /// hint only: nothing changes.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.store.index.prefetch(hash);
+    }
+
+    /// Starts fetching the entry a lookup of `hash` most likely ends at
+    /// (the first one of its home line with its tag; best called once that
+    /// line is in the cache, after [`prefetch_index`](Self::prefetch_index)).
+    /// A hint only: nothing changes.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        let Some(v) = self.store.index.candidate(hash) else {
+            return;
+        };
+        let (idx, _) = decode(v);
+        let slots = &self.store.slots;
+        if let Some(slot) = slots.get(idx as usize) {
+            let first: *const Slot<T> = slot;
+            let first = first.cast::<u8>();
+            super::index::prefetch(first);
+            if core::mem::size_of::<Slot<T>>() > 64 {
+                // Its second cache line (`Slot` is line-aligned).
+                super::index::prefetch(first.wrapping_add(64));
+            }
+        }
+    }
+
+    /// As [`lookup_mut`](Self::lookup_mut) for a key whose
+    /// [`hash`](Self::hash) is known.
+    #[inline]
+    pub fn lookup_hashed_mut(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+    ) -> Option<(ConnId, Direction, &mut Conn<T>)> {
+        let (idx, dir) = decode(self.store.find_hashed(key, hash)?);
+        let id = self.store.id(idx)?;
+        let conn = self.store.get_mut(id)?;
+        Some((id, dir, conn))
     }
 
     /// As [`lookup`](Self::lookup), with the entry itself, so the packet path
@@ -816,7 +873,12 @@ mod tests {
     #[test]
     fn entries_are_small() {
         // Two 38-byte keys and the timer; the payload comes on top.
-        assert!(size_of::<Slot<()>>() <= 104, "{}", size_of::<Slot<()>>());
+        assert!(size_of::<Conn<()>>() <= 96, "{}", size_of::<Conn<()>>());
+        // With the worker's payload and the slot's generation, exactly two
+        // cache lines (slots are line-aligned).
+        let slot = size_of::<Slot<crate::fwd::ConnData>>();
+        assert_eq!(slot, 128);
+        assert_eq!(ConnTable::<crate::fwd::ConnData>::slot_bytes(), slot);
     }
 
     mod model {

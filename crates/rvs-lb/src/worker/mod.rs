@@ -19,6 +19,8 @@
 
 mod accounting;
 mod apply;
+#[cfg(test)]
+mod burst_tests;
 mod icmp_error;
 mod listing;
 mod persist;
@@ -41,6 +43,10 @@ use crate::laddr::{LocalPorts, Steering};
 use crate::packet::Packet;
 use crate::sched::{SchedState, ServerFacts};
 use crate::stats::{DropCounters, DropReason, TrafficStats};
+
+/// The most packets [`Worker::process_burst`] prefetches for at a time
+/// (longer bursts are taken in chunks of this size).
+pub const MAX_BURST: usize = 32;
 
 /// How a worker is set up.
 #[derive(Debug, Clone)]
@@ -179,7 +185,13 @@ impl Worker {
     /// `packets[i]` goes to `verdicts[i]`, its firewall mark is `marks[i]`
     /// (0 where `marks` is shorter). Processes
     /// `min(packets.len(), verdicts.len())` packets, each exactly as
-    /// [`process`](Self::process) would.
+    /// [`process`](Self::process) would, in order.
+    ///
+    /// Up to [`MAX_BURST`] packets at a time are first classified and their
+    /// keys hashed, then the table's index lines and entries for them are
+    /// prefetched, and only then is each packet processed: the cache misses
+    /// of a whole burst overlap instead of each packet waiting for its own
+    /// (ARCHITECTURE.md §8).
     pub fn process_burst(
         &mut self,
         packets: &mut [Packet<'_>],
@@ -187,16 +199,62 @@ impl Worker {
         now: Time,
         verdicts: &mut [Verdict],
     ) {
-        for (i, (packet, verdict)) in packets.iter_mut().zip(verdicts.iter_mut()).enumerate() {
-            let mark = marks.get(i).copied().unwrap_or(0);
-            *verdict = self.process(packet, mark, now);
+        let n = packets.len().min(verdicts.len());
+        let chunks = packets
+            .get_mut(..n)
+            .unwrap_or_default()
+            .chunks_mut(MAX_BURST);
+        let mut verdicts = verdicts.iter_mut();
+        let mut marks = marks.iter();
+        for chunk in chunks {
+            let mut parsed = [Err(DropReason::Malformed); MAX_BURST];
+            let mut hashes = [0u64; MAX_BURST];
+            // 1. Classify and hash; fetch the index lines.
+            for ((p, info), hash) in chunk.iter().zip(&mut parsed).zip(&mut hashes) {
+                *info = classify(p.data());
+                if let Ok(i) = info
+                    && matches!(i.l4, L4::Tcp(_) | L4::Udp | L4::Echo { .. })
+                {
+                    *hash = self.conns.hash(&i.key);
+                    self.conns.prefetch_index(*hash);
+                }
+            }
+            // 2. Fetch the entries the (now cached) index lines point at.
+            for (info, &hash) in parsed.iter().zip(&hashes).take(chunk.len()) {
+                if info.is_ok() {
+                    self.conns.prefetch_entry(hash);
+                }
+            }
+            // 3. Process.
+            for ((p, info), &hash) in chunk.iter_mut().zip(parsed).zip(&hashes) {
+                let Some(verdict) = verdicts.next() else {
+                    return;
+                };
+                let mark = marks.next().copied().unwrap_or(0);
+                *verdict = self.process_parsed(p, info, Some(hash), mark, now);
+            }
         }
     }
 
     /// Runs one packet through the balancer. `mark` is the packet's firewall
     /// mark (0: none); `now` the worker's clock.
     pub fn process(&mut self, packet: &mut Packet<'_>, mark: u32, now: Time) -> Verdict {
-        let info = match classify(packet.data()) {
+        let parsed = classify(packet.data());
+        self.process_parsed(packet, parsed, None, mark, now)
+    }
+
+    /// The pipeline after classification; `hash` is the table's hash of the
+    /// packet's key when the caller computed it already.
+    #[inline(always)]
+    fn process_parsed(
+        &mut self,
+        packet: &mut Packet<'_>,
+        parsed: Result<PacketInfo, DropReason>,
+        hash: Option<u64>,
+        mark: u32,
+        now: Time,
+    ) -> Verdict {
+        let info = match parsed {
             Ok(info) => info,
             Err(reason) => return self.drop(reason),
         };
@@ -206,7 +264,8 @@ impl Worker {
             _ => {}
         }
         let timeouts = &self.config.timeouts;
-        if let Some((id, dir, conn)) = self.conns.lookup_mut(&info.key) {
+        let hash = hash.unwrap_or_else(|| self.conns.hash(&info.key));
+        if let Some((id, dir, conn)) = self.conns.lookup_hashed_mut(&info.key, hash) {
             if dir == Direction::FromClient && conn.data.flags & FLAG_ONE_PACKET != 0 {
                 return self.one_packet_again(id, packet, mark, now);
             }
