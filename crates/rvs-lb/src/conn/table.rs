@@ -5,7 +5,7 @@
 //! # Layout
 //! - `slots`: the slab, one [`Conn`] or free-list link per slot, each with a
 //!   generation counter bumped on every removal. Allocated once.
-//! - `index`: an [`Index`] of slab positions, each tagged with the side it
+//! - `index`: an `Index` (`conn/index.rs`) of slab positions, each tagged with the side it
 //!   was indexed under (`position << 1 | side`): fixed-capacity open
 //!   addressing in 64-byte lines of 7 entries, sized at construction for
 //!   the two keys of every slot at most 2/3 full, so it never allocates

@@ -74,7 +74,7 @@ use rvs_wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
 use rvs_wire::tcp::{TcpFlags, TcpPacket};
 use rvs_wire::udp::UdpPacket;
 
-use crate::classify::{Family, L4, PacketInfo};
+use crate::classify::{L4, PacketInfo};
 use crate::conn::Conn;
 use crate::packet::Packet;
 use crate::stats::DropReason;
@@ -99,8 +99,19 @@ pub fn server_proto(proto: u8, server: IpAddr) -> u8 {
 
 /// True if the connection's client and real server are of different
 /// families: its packets are translated, not just rewritten.
+/// Compares the two keys' mapped-address prefixes directly (no conversion
+/// to `IpAddr`: this runs for every FullNAT packet).
+#[inline]
 pub(super) fn translates(_info: &PacketInfo, conn: &Conn<ConnData>) -> bool {
-    Family::of(conn.client_key().src_ip()) != Family::of(conn.reply_key().src_ip())
+    v4_mapped(&conn.client_key().src) != v4_mapped(&conn.reply_key().src)
+}
+
+/// Whether a key address is an IPv4 one (`::ffff:0:0/96`, as
+/// [`crate::flow::to_v6`] maps it).
+#[inline]
+fn v4_mapped(a: &core::net::Ipv6Addr) -> bool {
+    let o = a.octets();
+    u128::from_be_bytes(o) >> 32 == 0xffff
 }
 
 /// Client → server: the packet leaves from the local endpoint to the real
