@@ -102,11 +102,18 @@ pub enum DropReason {
     Denied,
     /// A protocol or mode combination rvs does not handle.
     Unsupported,
+    /// No route to the destination (the stack).
+    NoRoute,
+    /// The next hop's link-layer address is still being resolved (the
+    /// stack queued an ARP request / neighbour solicitation).
+    NeighbourPending,
+    /// A frame addressed to another host's MAC (the stack).
+    NotForUs,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
         DropReason::NoService,
@@ -121,6 +128,9 @@ impl DropReason {
         DropReason::NoRoom,
         DropReason::Denied,
         DropReason::Unsupported,
+        DropReason::NoRoute,
+        DropReason::NeighbourPending,
+        DropReason::NotForUs,
     ];
 
     /// The stable counter label.
@@ -140,6 +150,9 @@ impl DropReason {
             DropReason::NoRoom => "no_room",
             DropReason::Denied => "denied",
             DropReason::Unsupported => "unsupported",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighbourPending => "neighbour_pending",
+            DropReason::NotForUs => "not_for_us",
         }
     }
 }
