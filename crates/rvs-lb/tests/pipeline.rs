@@ -330,3 +330,24 @@ fn connections_are_listed_like_ipvsadm_lnc() {
     assert_eq!(c.dest, (v4(R1), 8080));
     assert_eq!(c.mode, ForwardMode::FullNat);
 }
+
+#[test]
+fn per_service_timeouts_override_the_global_ones() {
+    let mut w = worker(ForwardMode::FullNat, SchedulerKind::Rr, true);
+    let mut spec = ServiceSpec::new(ServiceKey::udp(v4(VIP), 53), SchedulerKind::Rr);
+    spec.toa = ToaMode::Off;
+    spec.laddrs = vec![v4(LADDR)];
+    spec.dests = vec![DestSpec::new(v4(R1), 5353, ForwardMode::FullNat)];
+    let mut t = Timeouts::default();
+    t.set_udp(std::time::Duration::from_secs(7));
+    spec.timeouts = Some(t);
+    w.apply(
+        Arc::new(Config::build(vec![spec], Timeouts::default()).unwrap()),
+        false,
+    );
+    run(&mut w, &udp((CLIENT, 5000), (VIP, 53), b"q"), Time::ZERO);
+    let c = w.connections(Time::ZERO).next().unwrap();
+    assert_eq!(c.expires, std::time::Duration::from_secs(7));
+    assert_eq!(w.expire(Time::from_secs(6), 100), 0);
+    assert_eq!(w.expire(Time::from_secs(8), 100), 1);
+}

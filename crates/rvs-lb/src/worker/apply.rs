@@ -28,7 +28,15 @@ impl Worker {
     /// connections are removed instead (`ipvsadm`'s "expire_nodest_conn").
     pub fn apply(&mut self, config: Arc<Config>, expire_removed: bool) {
         let old_config = core::mem::replace(&mut self.config, config);
-        if old_config.timeouts != self.config.timeouts {
+        let timeouts_of = |c: &Config| -> Vec<_> {
+            c.services()
+                .iter()
+                .map(|s| (s.spec.key, s.spec.timeouts))
+                .collect()
+        };
+        if old_config.timeouts != self.config.timeouts
+            || timeouts_of(&old_config) != timeouts_of(&self.config)
+        {
             self.retime_connections();
         }
         let old_states = core::mem::take(&mut self.services);
@@ -147,11 +155,14 @@ impl Worker {
     /// state from the new table at once (IPVS re-reads the table with each
     /// packet; doing it here keeps that work off the packet path).
     fn retime_connections(&mut self) {
-        let timeouts = self.config.timeouts;
+        let config = &self.config;
         let ids: Vec<_> = self
             .conns
             .iter()
-            .map(|(id, c)| (id, timeouts.of(c.data.state)))
+            .map(|(id, c)| {
+                let t = config.timeouts_for(c.data.service as usize);
+                (id, t.of(c.data.state))
+            })
             .collect();
         for (id, timeout) in ids {
             self.conns.set_timeout(id, timeout);

@@ -263,7 +263,7 @@ impl Worker {
             L4::Other => return Verdict::Pass,
             _ => {}
         }
-        let timeouts = &self.config.timeouts;
+        let config = &self.config;
         let hash = hash.unwrap_or_else(|| self.conns.hash(&info.key));
         if let Some((id, dir, conn)) = self.conns.lookup_hashed_mut(&info.key, hash) {
             if dir == Direction::FromClient && conn.data.flags & FLAG_ONE_PACKET != 0 {
@@ -276,7 +276,7 @@ impl Worker {
                 let next = state.next(side, flags);
                 if next != state {
                     data.state = ConnState::Tcp(next);
-                    let timeout = timeouts.of(data.state);
+                    let timeout = config.timeouts_for(data.service as usize).of(data.state);
                     update_activity(&mut self.services, data);
                     // The wheel may have to move the entry earlier.
                     self.conns.set_timeout(id, timeout);
@@ -418,7 +418,7 @@ impl Worker {
                 _ => core::net::Ipv6Addr::UNSPECIFIED,
             },
         };
-        let timeout = self.config.timeouts.of(conn_state);
+        let timeout = self.config.timeouts_for(service).of(conn_state);
         let id = self
             .conns
             .insert(info.key, reply, data, now, timeout)
