@@ -1,0 +1,16 @@
+//! The rvs daemon: reads the configuration file, starts one pinned worker
+//! thread per core, each polling its packet I/O queues and driving its own
+//! balancer, and passes what is not balanced to the host kernel through a
+//! TAP device (ARCHITECTURE.md §1, §2).
+//!
+//! - [`config`]: the TOML file, its validation and the key-path errors.
+//! - [`shared`]: what the control side shares with the workers: the
+//!   configuration snapshots (published through `arc-swap` with a
+//!   generation counter) and the workers' published counters.
+//! - [`dataplane`]: the worker loop.
+//! - [`shim`]: the minimal L2/L3 layer (ARP, Ethernet, routes, neighbours)
+//!   the worker runs around the balancer until the stack's `Node` replaces
+//!   it.
+//! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
+
+pub mod config;
