@@ -1,0 +1,1 @@
+//! rvsadm: ipvsadm-compatible syntax and output over the rvs API.
