@@ -30,5 +30,6 @@ pub mod laddr;
 pub mod packet;
 pub mod rss;
 pub mod sched;
+pub mod stack;
 pub mod stats;
 pub mod worker;
