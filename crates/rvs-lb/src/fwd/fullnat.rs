@@ -39,7 +39,8 @@ use crate::conn::Conn;
 use crate::packet::Packet;
 
 use super::{
-    ConnData, FLAG_TOA_IN_SYN, FLAG_TOA_PENDING, FwdContext, Xmit, nat64, rewrite, toa, uoa,
+    ConnData, FLAG_TOA_IN_SYN, FLAG_TOA_PENDING, FLAG_UOA_LEFT, FwdContext, Xmit, nat64, rewrite,
+    toa, uoa,
 };
 
 /// What FullNAT's extras did on one worker (plain counters, summed by the
@@ -86,24 +87,35 @@ pub(super) fn to_server(
     ctx: &FwdContext,
     counters: &mut FullNatCounters,
 ) -> Xmit {
-    if nat64::translates(info, conn) {
+    if conn.data.nat64 {
         return nat64::to_server(packet, info, conn);
     }
     let reply = conn.reply_key();
-    let local = (reply.dst_ip(), reply.dst_port);
-    let server = (reply.src_ip(), reply.src_port);
-    rewrite::rewrite(packet.data_mut(), info, local, server)?;
+    rewrite::rewrite_keys(
+        packet.data_mut(),
+        info,
+        (&reply.dst, reply.dst_port),
+        (&reply.src, reply.src_port),
+    )?;
     if conn.data.mode == ForwardMode::FullNat {
-        let client = conn.client_key();
-        let client = (client.src_ip(), client.src_port);
+        let client = |conn: &Conn<ConnData>| {
+            let c = conn.client_key();
+            (c.src_ip(), c.src_port)
+        };
         match info.l4 {
             L4::Tcp(flags) => {
                 if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
                     remove_timestamps(packet, info, counters);
                 }
-                toa::to_server(packet, info, flags, &mut conn.data, client, ctx, counters);
+                if conn.data.flags & FLAG_TOA_PENDING != 0 {
+                    let client = client(conn);
+                    toa::to_server(packet, info, flags, &mut conn.data, client, ctx, counters);
+                }
             }
-            L4::Udp => uoa::to_server(packet, info, &mut conn.data, client, ctx, counters),
+            L4::Udp if conn.data.flags & FLAG_UOA_LEFT != 0 => {
+                let client = client(conn);
+                uoa::to_server(packet, info, &mut conn.data, client, ctx, counters);
+            }
             _ => {}
         }
     }
@@ -117,17 +129,20 @@ pub(super) fn to_client(
     info: &PacketInfo,
     conn: &mut Conn<ConnData>,
 ) -> Xmit {
-    if nat64::translates(info, conn) {
+    if conn.data.nat64 {
         return nat64::to_client(packet, info, conn);
     }
     let client = conn.client_key();
-    let vip = (client.dst_ip(), client.dst_port);
-    let c = (client.src_ip(), client.src_port);
-    rewrite::rewrite(packet.data_mut(), info, vip, c)?;
+    rewrite::rewrite_keys(
+        packet.data_mut(),
+        info,
+        (&client.dst, client.dst_port),
+        (&client.src, client.src_port),
+    )?;
     if let L4::Tcp(flags) = info.l4
         && flags.contains(TcpFlags::SYN)
     {
-        toa::lower_mss(packet, info, &conn.data, c.0);
+        toa::lower_mss(packet, info, &conn.data, conn.client_key().src_ip());
     }
     Ok(None)
 }

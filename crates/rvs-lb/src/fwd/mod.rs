@@ -14,7 +14,7 @@ mod nat;
 mod nat64;
 pub mod rewrite;
 mod toa;
-pub use nat64::server_proto;
+pub use nat64::{server_proto, translates};
 mod tun;
 mod uoa;
 
@@ -65,6 +65,10 @@ pub struct ConnData {
     pub state: ConnState,
     /// Flags (`FLAG_*`).
     pub flags: u8,
+    /// The client and the real server are of different families (FullNAT
+    /// NAT64/NAT46, [`translates`]): fixed by the keys, so decided once
+    /// when the connection is created rather than per packet.
+    pub nat64: bool,
     /// TUN: the outer source address (a local address of the real
     /// server's family, mapped as in [`FlowKey`]), chosen when the
     /// connection is created so that no configuration is consulted per

@@ -15,9 +15,12 @@ pub(super) fn to_server(
     conn: &mut Conn<ConnData>,
 ) -> Xmit {
     let reply = conn.reply_key();
-    let client = (info.key.src_ip(), info.key.src_port);
-    let server = (reply.src_ip(), reply.src_port);
-    rewrite::rewrite(packet.data_mut(), info, client, server)?;
+    rewrite::rewrite_keys(
+        packet.data_mut(),
+        info,
+        (&info.key.src, info.key.src_port),
+        (&reply.src, reply.src_port),
+    )?;
     Ok(None)
 }
 
@@ -28,8 +31,11 @@ pub(super) fn to_client(
     conn: &mut Conn<ConnData>,
 ) -> Xmit {
     let client = conn.client_key();
-    let vip = (client.dst_ip(), client.dst_port);
-    let c = (info.key.dst_ip(), info.key.dst_port);
-    rewrite::rewrite(packet.data_mut(), info, vip, c)?;
+    rewrite::rewrite_keys(
+        packet.data_mut(),
+        info,
+        (&client.dst, client.dst_port),
+        (&info.key.dst, info.key.dst_port),
+    )?;
     Ok(None)
 }

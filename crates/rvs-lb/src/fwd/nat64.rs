@@ -76,6 +76,7 @@ use rvs_wire::udp::UdpPacket;
 
 use crate::classify::{L4, PacketInfo};
 use crate::conn::Conn;
+use crate::flow::FlowKey;
 use crate::packet::Packet;
 use crate::stats::DropReason;
 
@@ -97,13 +98,13 @@ pub fn server_proto(proto: u8, server: IpAddr) -> u8 {
     }
 }
 
-/// True if the connection's client and real server are of different
-/// families: its packets are translated, not just rewritten.
-/// Compares the two keys' mapped-address prefixes directly (no conversion
-/// to `IpAddr`: this runs for every FullNAT packet).
+/// True if a connection with these client and reply keys has its client
+/// and real server in different families: its packets are translated, not
+/// just rewritten. Decided once, when the connection is created
+/// ([`ConnData::nat64`]).
 #[inline]
-pub(super) fn translates(_info: &PacketInfo, conn: &Conn<ConnData>) -> bool {
-    v4_mapped(&conn.client_key().src) != v4_mapped(&conn.reply_key().src)
+pub fn translates(client: &FlowKey, reply: &FlowKey) -> bool {
+    v4_mapped(&client.src) != v4_mapped(&reply.src)
 }
 
 /// Whether a key address is an IPv4 one (`::ffff:0:0/96`, as

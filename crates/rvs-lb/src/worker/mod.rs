@@ -407,6 +407,7 @@ impl Worker {
             mode: dest.mode,
             state: conn_state,
             flags: fwd::initial_flags(dest.mode, info.l4, &svc.spec),
+            nat64: fwd::translates(&info.key, &reply),
             tun_src: match dest.mode {
                 ForwardMode::Tun(_) => svc
                     .spec
