@@ -14,3 +14,7 @@
 //! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
 
 pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod shared;
+pub mod shim;
