@@ -19,6 +19,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // The AF_XDP backend's XDP program: compiled by crates/rvs-io/build.rs.
     "clang",
     "libbpf-dev",
+    // rvsd's end-to-end tests: curl as the client, ethtool to turn veth
+    // offloads off.
+    "curl",
+    "ethtool",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
