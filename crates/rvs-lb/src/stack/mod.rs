@@ -508,17 +508,15 @@ impl Node {
             && repr.sender_ip != repr.target_ip
             && let Some(reply) = repr.reply(mac)
         {
-            {
-                let l3 = frame.start() + l2.l3_offset;
-                let (buf, _) = frame.buffer_mut();
-                let ok = buf.get_mut(l3..).is_some_and(|b| reply.emit(b).is_ok())
-                    && l2::write_reply(buf, l3, l2, mac, ethertype::ARP).is_some();
-                if ok {
-                    inc(&mut self.counters.arp_replies_sent);
-                    return Action::Transmit { port };
-                }
-                return self.drop(DropReason::NoRoom);
+            let l3 = frame.start() + l2.l3_offset;
+            let (buf, _) = frame.buffer_mut();
+            let ok = buf.get_mut(l3..).is_some_and(|b| reply.emit(b).is_ok())
+                && l2::write_reply(buf, l3, l2, mac, ethertype::ARP).is_some();
+            if ok {
+                inc(&mut self.counters.arp_replies_sent);
+                return Action::Transmit { port };
             }
+            return self.drop(DropReason::NoRoom);
         }
         inc(if learned {
             &mut self.counters.arp_learned
