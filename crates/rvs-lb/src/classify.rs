@@ -14,13 +14,15 @@
 
 use core::net::IpAddr;
 
+use rvs_wire::checksum;
 use rvs_wire::icmpv4::{self, Icmpv4Packet};
 use rvs_wire::icmpv6::{self, Icmpv6Packet};
 use rvs_wire::ip_proto;
-use rvs_wire::ipv4::Ipv4Packet;
+use rvs_wire::ipv4::{self, Ipv4Header, Ipv4Packet};
 use rvs_wire::ipv6::Ipv6Packet;
-use rvs_wire::tcp::TcpPacket;
-use rvs_wire::udp::UdpPacket;
+use rvs_wire::tcp::{self, TcpHeader, TcpPacket};
+use rvs_wire::udp::{self, UdpHeader, UdpPacket};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::conn::TcpFlags;
 use crate::flow::FlowKey;
@@ -90,12 +92,74 @@ pub struct PacketInfo {
 }
 
 /// Parses an IP packet (starting at its IP header).
+///
+/// The common case — IPv4 without options, not fragmented, TCP or UDP — is
+/// read straight from the fixed headers ([`classify_v4_fast`]); anything
+/// else, including every packet that would be refused, goes through the
+/// general parser, so what is accepted and refused (and why) is the general
+/// parser's decision.
+#[inline]
 pub fn classify(packet: &[u8]) -> Result<PacketInfo, DropReason> {
+    if let Some(info) = classify_v4_fast(packet) {
+        return Ok(info);
+    }
+    classify_general(packet)
+}
+
+/// The general parser behind [`classify`].
+fn classify_general(packet: &[u8]) -> Result<PacketInfo, DropReason> {
     match packet.first().map(|b| b >> 4) {
         Some(4) => classify_v4(packet),
         Some(6) => classify_v6(packet),
         _ => Err(DropReason::Malformed),
     }
+}
+
+/// The fast path of [`classify`]: an IPv4 packet with a 20-byte header, a
+/// correct header checksum, not a fragment, carrying a TCP segment whose
+/// data offset fits or a UDP datagram whose length fits. `None` for
+/// anything else (the general parser then decides); when it answers, its
+/// answer is the general parser's (the test `fast_path_agrees` checks).
+#[inline(always)]
+fn classify_v4_fast(packet: &[u8]) -> Option<PacketInfo> {
+    let (ip, _) = Ipv4Header::ref_from_prefix(packet).ok()?;
+    if ip.version_ihl != 0x45 || ip.is_fragment() {
+        return None;
+    }
+    let ip_len = usize::from(ip.total_len());
+    let proto = ip.protocol();
+    let l4 = packet.get(ipv4::HEADER_LEN..ip_len)?;
+    let (l4, src_port, dst_port) = match proto {
+        ip_proto::TCP => {
+            let (tcp, _) = TcpHeader::ref_from_prefix(l4).ok()?;
+            let len = tcp.header_len();
+            if len < tcp::HEADER_LEN || len > l4.len() {
+                return None;
+            }
+            (L4::Tcp(tcp.flags()), tcp.src_port.get(), tcp.dst_port.get())
+        }
+        ip_proto::UDP => {
+            let (udp, _) = UdpHeader::ref_from_prefix(l4).ok()?;
+            let len = usize::from(udp.length.get());
+            if len < udp::HEADER_LEN || len > l4.len() {
+                return None;
+            }
+            (L4::Udp, udp.src_port.get(), udp.dst_port.get())
+        }
+        _ => return None,
+    };
+    if checksum::checksum(ip.as_bytes()) != 0 {
+        return None;
+    }
+    Some(PacketInfo {
+        family: Family::V4,
+        proto,
+        key: FlowKey::v4(proto, ip.src(), src_port, ip.dst(), dst_port),
+        l4,
+        l4_offset: ipv4::HEADER_LEN,
+        ip_len,
+        first_fragment: false,
+    })
 }
 
 fn classify_v4(packet: &[u8]) -> Result<PacketInfo, DropReason> {
@@ -280,5 +344,71 @@ mod tests {
         let c = rvs_wire::checksum::checksum(&f[..20]);
         f[10..12].copy_from_slice(&c.to_be_bytes());
         assert_eq!(classify(&f), Err(DropReason::Fragment));
+    }
+
+    /// Valid TCP/UDP packets (IPv4 with and without options, IPv6) with
+    /// bytes then overwritten: the fast path, whenever it answers, answers
+    /// as the general parser does, and it does answer for plain packets.
+    fn seed_packets() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 80, 1, 1000)
+            .ack(5)
+            .write(&mut v, b"hello")
+            .unwrap();
+        out.push(v);
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(53, 5353)
+            .write(&mut v, b"x")
+            .unwrap();
+        out.push(v);
+        let mut v = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut v, b"")
+            .unwrap();
+        out.push(v);
+        out
+    }
+
+    #[test]
+    fn fast_path_answers_for_plain_packets() {
+        let seeds = seed_packets();
+        for p in &seeds[..2] {
+            let fast = classify_v4_fast(p).expect("fast path");
+            assert_eq!(Ok(fast), classify_general(p));
+        }
+        assert_eq!(classify_v4_fast(&seeds[2]), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        #[test]
+        fn fast_path_agrees(
+            which in 0usize..3,
+            edits in proptest::collection::vec((0usize..48, proptest::num::u8::ANY), 0..3),
+            cut in 0usize..80,
+            fix_checksum in proptest::bool::ANY,
+        ) {
+            let mut p = seed_packets().swap_remove(which);
+            for (at, b) in edits {
+                if let Some(x) = p.get_mut(at) {
+                    *x = b;
+                }
+            }
+            if fix_checksum && p.len() >= 20 && p[0] >> 4 == 4 {
+                p[10] = 0;
+                p[11] = 0;
+                let c = rvs_wire::checksum::checksum(&p[..20]);
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            p.truncate(p.len().saturating_sub(cut % 8 * (cut / 8 % 2)).max(cut % 40));
+            if let Some(fast) = classify_v4_fast(&p) {
+                proptest::prop_assert_eq!(Ok(fast), classify_general(&p));
+            }
+            proptest::prop_assert_eq!(classify(&p), classify_general(&p));
+        }
     }
 }

@@ -36,8 +36,15 @@ impl FlowKey {
     }
 
     /// A key from IPv4 addresses.
+    #[inline]
     pub fn v4(proto: u8, src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16) -> Self {
-        Self::new(proto, src.into(), src_port, dst.into(), dst_port)
+        FlowKey {
+            src: src.to_ipv6_mapped(),
+            dst: dst.to_ipv6_mapped(),
+            src_port,
+            dst_port,
+            proto,
+        }
     }
 
     /// The same flow seen from the other direction.
