@@ -76,6 +76,9 @@ use rvs_lb::config::{
 };
 use rvs_lb::conn::{TcpState, Timeouts};
 use rvs_lb::sched::{SchedConfig, SchedFlags, SchedulerKind};
+use rvs_lb::stack::config::MIN_MTU;
+use rvs_lb::stack::{AddrConfig, PortConfig, RouteConfig, StackConfig};
+use rvs_wire::ethernet::MacAddr as WireMac;
 use serde::Deserialize;
 
 /// The file, as written.
@@ -486,6 +489,15 @@ impl File {
     pub fn build(&self) -> Result<Daemon, ConfigError> {
         let daemon = self.daemon_spec()?;
         let stack = self.stack_spec()?;
+        // The stack's own checks, with the MACs and MTUs the file leaves to
+        // the interfaces stood in for (the daemon checks again with the
+        // real ones).
+        let placeholder: Vec<(MacAddr, u16)> = stack
+            .ports
+            .iter()
+            .map(|p| (p.mac.unwrap_or([2, 0, 0, 0, 0, 1]), p.mtu.unwrap_or(1500)))
+            .collect();
+        stack_config(&stack, &placeholder)?;
         let services = self
             .service
             .iter()
@@ -580,9 +592,9 @@ impl File {
                 .map(|m| parse_mac(m).map_err(|r| err(at("mac"), r)))
                 .transpose()?;
             if let Some(mtu) = p.mtu
-                && !(68..=9000).contains(&mtu)
+                && !(MIN_MTU..=9000).contains(&mtu)
             {
-                return Err(err(at("mtu"), format!("{mtu}: expected 68 to 9000")));
+                return Err(err(at("mtu"), format!("{mtu}: expected {MIN_MTU} to 9000")));
             }
             if let Some(t) = &p.tap {
                 if t.is_empty() || t.len() > 15 {
@@ -776,6 +788,88 @@ fn prefix(p: &str, mut e: ConfigError) -> ConfigError {
     } else {
         format!("{p}.{}", e.field)
     };
+    e
+}
+
+/// The stack's configuration from the file's tables and each port's MAC
+/// and MTU, checked by [`StackConfig::validate`] (its errors translated to
+/// the file's key paths).
+pub fn stack_config(
+    spec: &StackSpec,
+    ports: &[(MacAddr, u16)],
+) -> Result<StackConfig, ConfigError> {
+    let cfg = StackConfig {
+        ports: spec
+            .ports
+            .iter()
+            .zip(ports)
+            .map(|(p, &(mac, mtu))| PortConfig {
+                id: p.id,
+                name: p.name.clone(),
+                mac: WireMac(mac),
+                mtu,
+            })
+            .collect(),
+        addrs: spec
+            .addrs
+            .iter()
+            .map(|a| AddrConfig {
+                addr: a.addr,
+                prefix_len: a.prefix_len,
+                port: a.port,
+            })
+            .collect(),
+        routes: spec
+            .routes
+            .iter()
+            .map(|r| RouteConfig {
+                prefix: r.prefix,
+                prefix_len: r.prefix_len,
+                gateway: r.gateway,
+                port: r.port,
+            })
+            .collect(),
+        static_neighbours: spec
+            .neighbours
+            .iter()
+            .map(|&(a, m, p)| (a, WireMac(m), p))
+            .collect(),
+    };
+    cfg.validate().map_err(translate_stack)?;
+    Ok(cfg)
+}
+
+/// Translates a stack error (`ports[i]`, `addrs[i].prefix_len`,
+/// `routes[i].gateway`, `static_neighbours[i]`) to the file's key path.
+pub fn translate_stack(mut e: ConfigError) -> ConfigError {
+    let mut out: Vec<String> = Vec::new();
+    let mut table = "";
+    for seg in e.field.split('.') {
+        let (name, index) = match seg.find('[') {
+            Some(i) => (seg.get(..i).unwrap_or(seg), seg.get(i..).unwrap_or("")),
+            None => (seg, ""),
+        };
+        let name = match (table, name) {
+            ("", "ports") => "port",
+            ("", "addrs") => "addr",
+            ("", "routes") => "route",
+            ("", "static_neighbours") => "neighbour",
+            ("addr", "prefix_len") => "addr",
+            ("route", "prefix_len") => "prefix",
+            ("route", "gateway") => "via",
+            (_, n) => n,
+        };
+        if table.is_empty() {
+            table = match name {
+                "port" => "port",
+                "addr" => "addr",
+                "route" => "route",
+                _ => "other",
+            };
+        }
+        out.push(format!("{name}{index}"));
+    }
+    e.field = out.join(".");
     e
 }
 

@@ -25,12 +25,12 @@ use rvs_io::af_xdp::{AttachMode, XdpProgram, XskConfig, XskSocket, ifindex};
 use rvs_io::tap::{TapConfig, TapIo};
 use rvs_lb::config::{Config, ConfigError};
 use rvs_lb::fwd::FwdContext;
+use rvs_lb::stack::{Node, StackConfig};
 use rvs_lb::worker::{Worker, WorkerOptions};
 
-use crate::config::{Backend, Daemon, MacAddr, StackSpec, XdpMode, parse_mac};
+use crate::config::{Backend, Daemon, MacAddr, StackSpec, XdpMode, parse_mac, stack_config};
 use crate::dataplane::{PortIo, WorkerCtx};
 use crate::shared::{Shared, WorkerStats};
-use crate::shim::{Shim, ShimConfig};
 
 /// Why the daemon could not start.
 #[derive(Debug)]
@@ -84,22 +84,13 @@ fn sysfs(name: &str, what: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// The shim's tables from the file's and the ports' resolved MACs.
-pub fn shim_config(stack: &StackSpec, macs: &[MacAddr]) -> ShimConfig {
-    ShimConfig {
-        port_macs: macs.to_vec(),
-        addrs: stack
-            .addrs
-            .iter()
-            .map(|a| (a.addr, a.prefix_len, a.port))
-            .collect(),
-        routes: stack
-            .routes
-            .iter()
-            .map(|r| (r.prefix, r.prefix_len, r.gateway, r.port))
-            .collect(),
-        neighbours: stack.neighbours.clone(),
-    }
+/// The stack's configuration with the ports' resolved MACs and MTUs.
+pub fn resolved_stack(
+    stack: &StackSpec,
+    ports: &[ResolvedPort],
+) -> Result<StackConfig, StartError> {
+    let pm: Vec<(MacAddr, u16)> = ports.iter().map(|p| (p.mac, p.mtu)).collect();
+    stack_config(stack, &pm).map_err(StartError::Config)
 }
 
 /// Resolves the ports' MACs and MTUs against the interfaces.
@@ -163,10 +154,9 @@ pub fn start(d: Daemon) -> Result<Running, StartError> {
         }
         None => vec![None; usize::from(workers)],
     };
-    let macs: Vec<MacAddr> = ports.iter().map(|p| p.mac).collect();
-    let shim_cfg = Arc::new(shim_config(&d.stack, &macs));
+    let stack_cfg = Arc::new(resolved_stack(&d.stack, &ports)?);
     let lb = Arc::new(d.lb);
-    let shared = Arc::new(Shared::new(workers, lb.clone(), shim_cfg.clone()));
+    let shared = Arc::new(Shared::new(workers, lb.clone(), stack_cfg.clone()));
 
     // XDP programs, one per AF_XDP port.
     let mut programs: Vec<Option<XdpProgram>> = Vec::new();
@@ -258,7 +248,7 @@ pub fn start(d: Daemon) -> Result<Running, StartError> {
             ..WorkerOptions::default()
         });
         worker.apply(lb.clone(), false);
-        let node = Shim::new(worker, shim_cfg.clone());
+        let node = Node::new(worker, stack_cfg.clone());
         let ctx = WorkerCtx {
             id,
             node,
@@ -299,8 +289,6 @@ impl Running {
     /// Publishes a new configuration (services, addresses, routes,
     /// neighbours). Ports cannot change while running.
     pub fn reload(&self, d: Daemon) -> Result<(), StartError> {
-        let (_, old) = self.shared.snapshots.load();
-        let macs = &old.port_macs;
         let names: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
         let new: Vec<&str> = d.stack.ports.iter().map(|p| p.name.as_str()).collect();
         if names != new {
@@ -309,7 +297,7 @@ impl Running {
                 "ports cannot change while running: restart rvsd",
             )));
         }
-        let cfg = shim_config(&d.stack, macs);
+        let cfg = resolved_stack(&d.stack, &self.ports)?;
         self.shared.snapshots.publish(Arc::new(d.lb), Arc::new(cfg));
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The worker loop: one thread per worker, pinned to its core, owning its
-//! node (the balancer and the L2/L3 layer around it), one queue per port
+//! node (`rvs_lb::stack::Node`: the balancer and the stack around it), one queue per port
 //! and — on the worker that has them — the TAP devices.
 //!
 //! One round of the loop:
@@ -40,7 +40,7 @@ use rvs_lb::packet::Packet;
 use rvs_lb::stats::{DropCounters, DropReason};
 
 use crate::shared::{PortStats, STATS_PERIOD_MS, Shared, WorkerStats};
-use crate::shim::{Action, Shim};
+use rvs_lb::stack::{Action, Node};
 
 /// Frames per receive burst.
 pub const BURST: usize = 32;
@@ -117,7 +117,7 @@ pub struct WorkerCtx {
     /// Worker index.
     pub id: u16,
     /// The node.
-    pub node: Shim,
+    pub node: Node,
     /// One queue per port, by port id.
     pub ports: Vec<PortIo>,
     /// The TAP of each port, on the worker that serves the exception path.
@@ -292,16 +292,15 @@ impl WorkerCtx {
                                 }
                             }
                         }
-                        Action::Drop(r) => {
+                        // Counted by the node (stack or balancer drops).
+                        Action::Drop(_) | Action::Consumed => {
                             io_free(&mut self.ports, p, f);
-                            drops.count(r);
                         }
                     }
                 }
             }
             // The exception path: what the kernel sends out of the TAPs.
             for p in 0..nports {
-                let port = u16::try_from(p).unwrap_or(u16::MAX);
                 let Some(Some(tap)) = self.taps.get_mut(p) else {
                     continue;
                 };
@@ -309,9 +308,8 @@ impl WorkerCtx {
                 got += n;
                 for &f in frames.iter().take(n) {
                     let node = &mut self.node;
-                    let (action, f) = run_node(tap, f, now, |pkt, now| {
-                        node.handle_from_kernel(port, pkt, now)
-                    });
+                    let (action, f) =
+                        run_node(tap, f, now, |pkt, now| node.handle_from_kernel(pkt, now));
                     match action {
                         Action::Transmit { port: q } => {
                             let q = usize::from(q);
@@ -331,14 +329,14 @@ impl WorkerCtx {
                                 }
                             }
                         }
+                        // An answer to the kernel (ARP/ND proxy): back into
+                        // the TAP, same buffer.
                         Action::Kernel => {
-                            tap.free(f);
-                            drops.count(DropReason::Unsupported);
+                            if let Some(t) = tap_tx.get_mut(p) {
+                                t.push(f);
+                            }
                         }
-                        Action::Drop(r) => {
-                            tap.free(f);
-                            drops.count(r);
-                        }
+                        Action::Drop(_) | Action::Consumed => tap.free(f),
                     }
                 }
                 if let Some(t) = tap_tx.get_mut(p)
@@ -431,7 +429,7 @@ impl WorkerCtx {
                 .collect(),
             lb_drops: *self.node.worker().drops(),
             drops: *drops,
-            shim: *self.node.counters(),
+            stack: self.node.counters().clone(),
             connections: self.node.worker().conns().len() as u64,
             generation,
             busy_polls,

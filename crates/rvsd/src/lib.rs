@@ -7,14 +7,11 @@
 //! - [`shared`]: what the control side shares with the workers: the
 //!   configuration snapshots (published through `arc-swap` with a
 //!   generation counter) and the workers' published counters.
-//! - [`dataplane`]: the worker loop.
-//! - [`shim`]: the minimal L2/L3 layer (ARP, Ethernet, routes, neighbours)
-//!   the worker runs around the balancer until the stack's `Node` replaces
-//!   it.
+//! - [`dataplane`]: the worker loop around each worker's
+//!   `rvs_lb::stack::Node` (the balancer and the stack).
 //! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
 
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod shared;
-pub mod shim;

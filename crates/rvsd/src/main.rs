@@ -47,14 +47,21 @@ fn summary(stats: &[Arc<WorkerStats>]) {
             tx,
             connections = s.connections,
             lb_drops = s.lb_drops.total(),
-            stack_drops = s.drops.total(),
-            arp_replies = s.shim.arp_replies,
-            to_kernel = s.shim.to_kernel,
-            from_kernel = s.shim.from_kernel,
-            forwarded = s.shim.forwarded,
+            stack_drops = s.stack.drops.total(),
+            io_drops = s.drops.total(),
+            arp_replies = s.stack.arp_replies_sent,
+            echo_replies = s.stack.echo_replies,
+            to_kernel = s.stack.to_kernel,
+            from_kernel = s.stack.from_kernel,
+            forwarded = s.stack.forwarded,
             "worker counters"
         );
-        for (r, n) in s.drops.iter().chain(s.lb_drops.iter()) {
+        for (r, n) in s
+            .drops
+            .iter()
+            .chain(s.lb_drops.iter())
+            .chain(s.stack.drops.iter())
+        {
             if n > 0 {
                 tracing::info!(worker = s.worker, reason = r.as_str(), n, "drops");
             }
@@ -66,6 +73,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -3,7 +3,7 @@
 //! counters coming back. Neither takes a lock on the packet path.
 //!
 //! - [`Snapshots`]: the control side builds a new `Arc<Config>` and
-//!   `Arc<ShimConfig>` off to the side, stores them (`arc-swap`) and then
+//!   `Arc<StackConfig>` off to the side, stores them (`arc-swap`) and then
 //!   bumps the generation counter. A worker reads the counter (one relaxed
 //!   atomic load) once per burst and, when it changed, loads both snapshots
 //!   and calls `apply`.
@@ -19,7 +19,7 @@ use rvs_io::IoStats;
 use rvs_lb::config::Config;
 use rvs_lb::stats::DropCounters;
 
-use crate::shim::{ShimConfig, ShimCounters};
+use rvs_lb::stack::{StackConfig, StackCounters};
 
 /// How often a worker publishes its counters, in milliseconds.
 pub const STATS_PERIOD_MS: u64 = 500;
@@ -29,12 +29,12 @@ pub const STATS_PERIOD_MS: u64 = 500;
 pub struct Snapshots {
     generation: AtomicU64,
     lb: ArcSwap<Config>,
-    stack: ArcSwap<ShimConfig>,
+    stack: ArcSwap<StackConfig>,
 }
 
 impl Snapshots {
     /// The first snapshots (generation 1).
-    pub fn new(lb: Arc<Config>, stack: Arc<ShimConfig>) -> Self {
+    pub fn new(lb: Arc<Config>, stack: Arc<StackConfig>) -> Self {
         Snapshots {
             generation: AtomicU64::new(1),
             lb: ArcSwap::new(lb),
@@ -43,7 +43,7 @@ impl Snapshots {
     }
 
     /// Publishes new snapshots; workers adopt them at their next burst.
-    pub fn publish(&self, lb: Arc<Config>, stack: Arc<ShimConfig>) {
+    pub fn publish(&self, lb: Arc<Config>, stack: Arc<StackConfig>) {
         self.lb.store(lb);
         self.stack.store(stack);
         self.generation.fetch_add(1, Ordering::Release);
@@ -56,7 +56,7 @@ impl Snapshots {
     }
 
     /// The current snapshots.
-    pub fn load(&self) -> (Arc<Config>, Arc<ShimConfig>) {
+    pub fn load(&self) -> (Arc<Config>, Arc<StackConfig>) {
         (self.lb.load_full(), self.stack.load_full())
     }
 }
@@ -81,10 +81,10 @@ pub struct WorkerStats {
     pub ports: Vec<PortStats>,
     /// The balancer's drops.
     pub lb_drops: DropCounters,
-    /// Drops decided by the worker loop / shim, by reason.
+    /// Drops decided by the worker loop (no buffer to copy into, no TAP).
     pub drops: DropCounters,
-    /// The shim's counters.
-    pub shim: ShimCounters,
+    /// The stack's counters (stack drops are in `stack.drops`).
+    pub stack: StackCounters,
     /// Connections in the table.
     pub connections: u64,
     /// Configuration generation in force.
@@ -108,7 +108,7 @@ pub struct Shared {
 
 impl Shared {
     /// State for `workers` workers.
-    pub fn new(workers: u16, lb: Arc<Config>, stack: Arc<ShimConfig>) -> Self {
+    pub fn new(workers: u16, lb: Arc<Config>, stack: Arc<StackConfig>) -> Self {
         Shared {
             snapshots: Snapshots::new(lb, stack),
             stats: (0..workers)

@@ -38,7 +38,7 @@ fn bad_file_exits_2_naming_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("port[0].mtu: 10: expected 68 to 9000"),
+        err.contains("port[0].mtu: 10: expected 1280 to 9000"),
         "{err}"
     );
     // Without --check too: nothing starts.

@@ -6,9 +6,10 @@
 //! address it saw the connection come from. `curl` in the client asks
 //! VIP:80 `REQUESTS` times: every request must be answered, both backends
 //! must answer (rr), and they must see the local address as the source.
-//! The exception path is checked too: the lb's interface address lives on
-//! the TAP of the client port in the lb namespace's kernel, and the client
-//! pings it through rvsd. Then SIGTERM: rvsd exits 0, its TAP is gone and
+//! The exception path is checked too: the lb's interface address also
+//! lives on the TAP of the client port in the lb namespace's kernel, where
+//! a server listens on a port no service has; the client reaches it
+//! through rvsd (and the node itself answers the client's ping). Then SIGTERM: rvsd exits 0, its TAP is gone and
 //! no XDP program is left on the ports.
 //!
 //! Offloads: the client and backends send with checksum offload off (a
@@ -37,12 +38,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(ns: &Netns, name: &'static str) -> Server {
+    fn start(ns: &Netns, name: &'static str, port: u16) -> Server {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let s = stop.clone();
         let thread = ns.spawn(move || {
-            let l = TcpListener::bind("0.0.0.0:80").expect("bind :80");
+            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
             l.set_nonblocking(true).expect("nonblocking");
             tx.send(()).expect("ready");
             while !s.load(Ordering::Relaxed) {
@@ -199,8 +200,8 @@ fn run(backend: &str) {
     for (ns, dev) in [(&lb, &c.b.name), (&lb, &v1.b.name), (&lb, &v2.b.name)] {
         offloads_off(ns, dev);
     }
-    let _s1 = Server::start(&b1, "b1");
-    let _s2 = Server::start(&b2, "b2");
+    let _s1 = Server::start(&b1, "b1", 80);
+    let _s2 = Server::start(&b2, "b2", 80);
 
     let tap = unique("tp");
     let xdp = if backend == "af_xdp" {
@@ -301,15 +302,35 @@ mode = "fullnat"
         );
     }
 
-    // The exception path: the kernel behind the TAP answers the ping.
+    // The node answers ping for its own address.
     let ping = client
         .exec(&["ping", "-c", "1", "-W", "2", "10.0.0.1"], TIMEOUT)
         .expect("ping");
     assert!(
         ping.status.success(),
-        "ping through the TAP: {}\nrvsd log:\n{}",
+        "ping 10.0.0.1: {}\nrvsd log:\n{}",
         String::from_utf8_lossy(&ping.stdout),
         rvsd.log()
+    );
+    // The exception path: TCP to the lb's own address and a port no service
+    // has goes to the kernel behind the TAP, whose server answers; its
+    // reply comes back out of the TAP and through rvsd.
+    let _kernel_server = Server::start(&lb, "lb-kernel", 8080);
+    let out = client
+        .exec(
+            &["curl", "-sS", "--max-time", "3", "http://10.0.0.1:8080/"],
+            TIMEOUT,
+        )
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "through the TAP: {}\nrvsd log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        rvsd.log()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "lb-kernel 10.0.0.2"
     );
 
     // Graceful shutdown: exit 0, TAP removed, XDP detached.
@@ -317,6 +338,17 @@ mode = "fullnat"
     assert_eq!(code, Some(0), "rvsd exit; log:\n{}", rvsd.log());
     let log = rvsd.log();
     assert!(log.contains("rvsd stopped"), "{log}");
+    // The counters published at shutdown show both paths were used.
+    let counter = |name: &str| -> u64 {
+        log.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(counter("to_kernel") > 0, "{log}");
+    assert!(counter("from_kernel") > 0, "{log}");
+    assert!(counter("forwarded") >= 4 * REQUESTS as u64, "{log}");
     let links = lb.exec(&["ip", "link", "show"], TIMEOUT).unwrap();
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains(&tap), "TAP still there:\n{links}");

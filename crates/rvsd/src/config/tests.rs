@@ -230,7 +230,7 @@ fn bad_configs_name_the_key_and_what_was_expected() {
             with("mac = \"01:00:5e:00:00:01\"\n"),
             "port[0].mac: `01:00:5e:00:00:01`: expected a unicast MAC address",
         ),
-        (with("mtu = 20\n"), "port[0].mtu: 20: expected 68 to 9000"),
+        (with("mtu = 20\n"), "port[0].mtu: 20: expected 1280 to 9000"),
         (
             format!("{PORT}{PORT}"),
             "port[1].name: interface `eth0` is configured twice",
@@ -367,6 +367,22 @@ fn bad_configs_name_the_key_and_what_was_expected() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn stack_field_paths_are_translated() {
+    let t = |f: &str| translate_stack(ConfigError::new(f, "x")).field;
+    assert_eq!(t("ports[1].mtu"), "port[1].mtu");
+    assert_eq!(t("addrs[0].prefix_len"), "addr[0].addr");
+    assert_eq!(t("routes[2].gateway"), "route[2].via");
+    assert_eq!(t("routes[2].prefix_len"), "route[2].prefix");
+    assert_eq!(t("static_neighbours[0].mac"), "neighbour[0].mac");
+    // A stack check the file's own checks leave to the stack.
+    let e = load(&with(
+        "[[route]]\nprefix = \"10.0.0.0/8\"\nvia = \"10.0.0.1\"\nport = \"eth0\"\n[[route]]\nprefix = \"10.0.0.0/8\"\nport = \"eth0\"\n",
+    ))
+    .unwrap_err();
+    assert!(e.field.starts_with("route[1]"), "{e}");
 }
 
 #[test]
