@@ -302,6 +302,35 @@ mode = "fullnat"
         );
     }
 
+    // A new snapshot through SIGHUP: b2 quiescent (weight 0), so every new
+    // connection goes to b1.
+    let quiesced = config.replacen(
+        "addr = \"10.0.2.2\"\nmode = \"fullnat\"",
+        "addr = \"10.0.2.2\"\nmode = \"fullnat\"\nweight = 0",
+        1,
+    );
+    assert_ne!(quiesced, config);
+    std::fs::write(&path.0, &quiesced).unwrap();
+    // SAFETY: signalling our own child (rvsd).
+    unsafe { libc::kill(rvsd.child.id() as libc::pid_t, libc::SIGHUP) };
+    let deadline = Instant::now() + TIMEOUT;
+    while !rvsd.log().contains("configuration reloaded") {
+        assert!(Instant::now() < deadline, "no reload:\n{}", rvsd.log());
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(100));
+    for _ in 0..4 {
+        let out = client
+            .exec(
+                &["curl", "-sS", "--max-time", "3", &format!("http://{VIP}/")],
+                TIMEOUT,
+            )
+            .expect("curl");
+        assert!(out.status.success(), "after reload: {}", rvsd.log());
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(body.starts_with("b1 "), "b2 is quiescent, got {body}");
+    }
+
     // The node answers ping for its own address.
     let ping = client
         .exec(&["ping", "-c", "1", "-W", "2", "10.0.0.1"], TIMEOUT)
