@@ -706,7 +706,7 @@ pub fn parse(args: &[String], names: &PortNames) -> Result<Command, ParseError> 
         }),
         Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
             let service = need_key()?;
-            let server = build_server(&raw, &service, names)?;
+            let server = build_server(&raw, &service, cmd != Cmd::DelDest, names)?;
             Command::Change(match cmd {
                 Cmd::AddDest => Request::AddRealServer { service, server },
                 Cmd::EditDest => Request::EditRealServer { service, server },
@@ -835,7 +835,12 @@ fn build_service(raw: &Raw, key: ServiceKey) -> Result<Service, ParseError> {
     Ok(service)
 }
 
-fn build_server(raw: &Raw, key: &ServiceKey, names: &PortNames) -> Result<RealServer, ParseError> {
+fn build_server(
+    raw: &Raw,
+    key: &ServiceKey,
+    adding: bool,
+    names: &PortNames,
+) -> Result<RealServer, ParseError> {
     let (proto, vport) = match *key {
         ServiceKey::Addr { protocol, port, .. } => (protocol, port),
         ServiceKey::Fwmark { .. } => (Protocol::Tcp, 0),
@@ -846,8 +851,10 @@ fn build_server(raw: &Raw, key: &ServiceKey, names: &PortNames) -> Result<RealSe
     };
     let forward = raw.forward.unwrap_or(Forward::Route);
     let mut port = port.unwrap_or(vport);
-    // As ipvsadm: route and tunnel keep the service's port.
-    if matches!(key, ServiceKey::Addr { .. }) && matches!(forward, Forward::Route | Forward::Tunnel)
+    // As ipvsadm (add and edit only): route and tunnel keep the service's port.
+    if adding
+        && matches!(key, ServiceKey::Addr { .. })
+        && matches!(forward, Forward::Route | Forward::Tunnel)
     {
         port = vport;
     }
