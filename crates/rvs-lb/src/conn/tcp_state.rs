@@ -104,6 +104,14 @@ impl TcpState {
             Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA,
             Listen as LI, SynRecv as SR, SynSent as SS, TimeWait as TW,
         };
+        // The common case first: an established connection's plain ACK
+        // (data or not) keeps it established from every side.
+        if matches!(self, ES)
+            && flags & (TcpFlags::RST | TcpFlags::SYN | TcpFlags::FIN | TcpFlags::ACK)
+                == TcpFlags::ACK
+        {
+            return ES;
+        }
         let Some(event) = event(flags) else {
             return CL;
         };

@@ -280,9 +280,21 @@ impl Worker {
                     update_activity(&mut self.services, data);
                     // The wheel may have to move the entry earlier.
                     self.conns.set_timeout(id, timeout);
+                    return self.forward_existing(packet, &info, id, dir);
                 }
             }
-            return self.forward_existing(packet, &info, id, dir);
+            // No state change (most packets): forward with the entry in
+            // hand, no second slab access.
+            return forward_conn(
+                &mut self.services,
+                &mut self.drops,
+                &self.fwd,
+                &mut self.fullnat,
+                packet,
+                &info,
+                conn,
+                dir,
+            );
         }
         let Some(service) = self.config.lookup(&info, mark) else {
             return Verdict::Pass;
@@ -311,28 +323,16 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(id) else {
             return self.drop(DropReason::NoConnection);
         };
-        let len = info.ip_len;
-        let (s, d) = (conn.data.service as usize, conn.data.dest as usize);
-        let verdict = match dir {
-            Direction::FromClient => {
-                fwd::to_server(packet, info, conn, &self.fwd, &mut self.fullnat)
-            }
-            Direction::FromServer => fwd::to_client(packet, info, conn),
-        };
-        if let Some(st) = self.services.get_mut(s) {
-            let count = |t: &mut TrafficStats| match dir {
-                Direction::FromClient => t.count_in(len),
-                Direction::FromServer => t.count_out(len),
-            };
-            count(&mut st.stats);
-            if let Some(ds) = st.dest_stats.get_mut(d) {
-                count(ds);
-            }
-        }
-        if let Verdict::Drop(reason) = verdict {
-            self.drops.count(reason);
-        }
-        verdict
+        forward_conn(
+            &mut self.services,
+            &mut self.drops,
+            &self.fwd,
+            &mut self.fullnat,
+            packet,
+            info,
+            conn,
+            dir,
+        )
     }
 
     /// Schedules a new flow of `service` and enters it in the table.
@@ -482,4 +482,41 @@ impl Worker {
             .service(data.service as usize)
             .map(|s| s.spec.key)
     }
+}
+
+/// Rewrites a packet of connection `conn` that came from `dir` and counts
+/// it (the worker's fields passed apart, so the entry can stay borrowed
+/// from the table).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_conn(
+    services: &mut [ServiceState],
+    drops: &mut DropCounters,
+    ctx: &FwdContext,
+    fullnat: &mut FullNatCounters,
+    packet: &mut Packet<'_>,
+    info: &PacketInfo,
+    conn: &mut crate::conn::Conn<ConnData>,
+    dir: Direction,
+) -> Verdict {
+    let len = info.ip_len;
+    let (s, d) = (conn.data.service as usize, conn.data.dest as usize);
+    let verdict = match dir {
+        Direction::FromClient => fwd::to_server(packet, info, conn, ctx, fullnat),
+        Direction::FromServer => fwd::to_client(packet, info, conn),
+    };
+    if let Some(st) = services.get_mut(s) {
+        let count = |t: &mut TrafficStats| match dir {
+            Direction::FromClient => t.count_in(len),
+            Direction::FromServer => t.count_out(len),
+        };
+        count(&mut st.stats);
+        if let Some(ds) = st.dest_stats.get_mut(d) {
+            count(ds);
+        }
+    }
+    if let Verdict::Drop(reason) = verdict {
+        drops.count(reason);
+    }
+    verdict
 }
