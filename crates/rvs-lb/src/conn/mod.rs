@@ -51,7 +51,7 @@ pub mod table;
 pub mod tcp_state;
 pub mod timer;
 
-pub use table::{Conn, ConnId, ConnTable, Direction, InsertError, TableMemory};
+pub use table::{Conn, ConnId, ConnTable, Direction, InsertError, LookupHint, TableMemory};
 pub use tcp_state::{ConnState, Side, TcpFlags, TcpState, Timeouts};
 pub use timer::{ExpireReport, Fired, TimerWheel};
 

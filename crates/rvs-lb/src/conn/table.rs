@@ -83,6 +83,23 @@ impl ConnId {
     }
 }
 
+/// Where a lookup will most likely end, found while prefetching (see
+/// [`ConnTable::prefetch_entry_hinted`]); [`LookupHint::NONE`] for no
+/// guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupHint(u32);
+
+impl LookupHint {
+    /// No guess: the lookup goes through the index.
+    pub const NONE: LookupHint = LookupHint(NIL);
+}
+
+impl Default for LookupHint {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// Why an insert was refused. The caller counts it as a drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InsertError {
@@ -492,6 +509,47 @@ impl<T> ConnTable<T> {
         }
     }
 
+    /// As [`prefetch_entry`](Self::prefetch_entry), also returning what it
+    /// found, for [`lookup_hinted_mut`](Self::lookup_hinted_mut).
+    #[inline]
+    pub fn prefetch_entry_hinted(&self, hash: u64) -> LookupHint {
+        let Some(v) = self.store.index.candidate(hash) else {
+            return LookupHint(NIL);
+        };
+        let (idx, _) = decode(v);
+        if let Some(slot) = self.store.slots.get(idx as usize) {
+            let first: *const Slot<T> = slot;
+            let first = first.cast::<u8>();
+            super::index::prefetch(first);
+            if core::mem::size_of::<Slot<T>>() > 64 {
+                super::index::prefetch(first.wrapping_add(64));
+            }
+        }
+        LookupHint(v)
+    }
+
+    /// As [`lookup_hashed_mut`](Self::lookup_hashed_mut), trying first the
+    /// entry `hint` names (from
+    /// [`prefetch_entry_hinted`](Self::prefetch_entry_hinted) for the same
+    /// hash). The hint may be stale (the table may have changed since): it
+    /// is used only if that entry holds `key` now, and as keys are unique in
+    /// the table, that is then the answer the index would give.
+    #[inline]
+    pub fn lookup_hinted_mut(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        hint: LookupHint,
+    ) -> Option<(ConnId, Direction, &mut Conn<T>)> {
+        if hint.0 != NIL && key_at(&self.store.slots, hint.0) == Some(key) {
+            let (idx, dir) = decode(hint.0);
+            let id = self.store.id(idx)?;
+            let conn = self.store.get_mut(id)?;
+            return Some((id, dir, conn));
+        }
+        self.lookup_hashed_mut(key, hash)
+    }
+
     /// As [`lookup_mut`](Self::lookup_mut) for a key whose
     /// [`hash`](Self::hash) is known.
     #[inline]
@@ -692,6 +750,42 @@ mod tests {
 
     fn secs(s: u64) -> Time {
         Time::from_secs(s)
+    }
+
+    /// A hint taken before the table changed is checked, not trusted: it
+    /// never yields an entry that does not hold the key, and a key is still
+    /// found when the hint points elsewhere.
+    #[test]
+    fn stale_hints_are_checked() {
+        let mut t = ConnTable::new(4, 7);
+        let (ca, ra) = fullnat(1, 1000, 5000);
+        let (cb, rb) = fullnat(2, 2000, 6000);
+        let a = t
+            .insert(ca, ra, 'a', Time::ZERO, Duration::from_secs(9))
+            .unwrap();
+        let ha = t.hash(&ca);
+        let hint = t.prefetch_entry_hinted(ha);
+        assert_ne!(hint, LookupHint::NONE);
+        let got = t
+            .lookup_hinted_mut(&ca, ha, hint)
+            .map(|(id, d, c)| (id, d, c.data));
+        assert_eq!(got, Some((a, Direction::FromClient, 'a')));
+        // A's slot is reused by B.
+        t.remove(a).unwrap();
+        let b = t
+            .insert(cb, rb, 'b', Time::ZERO, Duration::from_secs(9))
+            .unwrap();
+        assert_eq!(b.index(), a.index());
+        assert!(t.lookup_hinted_mut(&ca, ha, hint).is_none());
+        let hb = t.hash(&rb);
+        let got = t
+            .lookup_hinted_mut(&rb, hb, hint)
+            .map(|(id, d, c)| (id, d, c.data));
+        assert_eq!(got, Some((b, Direction::FromServer, 'b')));
+        let got = t
+            .lookup_hinted_mut(&cb, t.hash(&cb), LookupHint::NONE)
+            .map(|(_, d, _)| d);
+        assert_eq!(got, Some(Direction::FromClient));
     }
 
     const MIN: Duration = Duration::from_secs(60);

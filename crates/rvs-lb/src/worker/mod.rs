@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use crate::classify::{L4, PacketInfo, classify};
 use crate::config::{Config, ForwardMode, ServiceKey};
-use crate::conn::{ConnId, ConnState, ConnTable, Direction, Side, TcpFlags, Time};
+use crate::conn::{ConnId, ConnState, ConnTable, Direction, LookupHint, Side, TcpFlags, Time};
 use crate::fwd::FLAG_ONE_PACKET;
 use crate::fwd::{self, ConnData, FLAG_ACTIVE, FullNatCounters, FwdContext, Verdict};
 use crate::laddr::{LocalPorts, Steering};
@@ -209,6 +209,7 @@ impl Worker {
         for chunk in chunks {
             let mut parsed = [Err(DropReason::Malformed); MAX_BURST];
             let mut hashes = [0u64; MAX_BURST];
+            let mut hints = [LookupHint::NONE; MAX_BURST];
             // 1. Classify and hash; fetch the index lines.
             for ((p, info), hash) in chunk.iter().zip(&mut parsed).zip(&mut hashes) {
                 *info = classify(p.data());
@@ -220,18 +221,19 @@ impl Worker {
                 }
             }
             // 2. Fetch the entries the (now cached) index lines point at.
-            for (info, &hash) in parsed.iter().zip(&hashes).take(chunk.len()) {
+            for ((info, &hash), hint) in parsed.iter().zip(&hashes).zip(&mut hints) {
                 if info.is_ok() {
-                    self.conns.prefetch_entry(hash);
+                    *hint = self.conns.prefetch_entry_hinted(hash);
                 }
             }
             // 3. Process.
-            for ((p, info), &hash) in chunk.iter_mut().zip(parsed).zip(&hashes) {
+            let per_packet = parsed.into_iter().zip(hashes).zip(hints);
+            for (p, ((info, hash), hint)) in chunk.iter_mut().zip(per_packet) {
                 let Some(verdict) = verdicts.next() else {
                     return;
                 };
                 let mark = marks.next().copied().unwrap_or(0);
-                *verdict = self.process_parsed(p, info, Some(hash), mark, now);
+                *verdict = self.process_parsed(p, info, Some((hash, hint)), mark, now);
             }
         }
     }
@@ -244,13 +246,14 @@ impl Worker {
     }
 
     /// The pipeline after classification; `hash` is the table's hash of the
-    /// packet's key when the caller computed it already.
+    /// packet's key and the lookup hint found while prefetching, when the
+    /// caller computed them already.
     #[inline(always)]
     fn process_parsed(
         &mut self,
         packet: &mut Packet<'_>,
         parsed: Result<PacketInfo, DropReason>,
-        hash: Option<u64>,
+        hash: Option<(u64, LookupHint)>,
         mark: u32,
         now: Time,
     ) -> Verdict {
@@ -264,8 +267,8 @@ impl Worker {
             _ => {}
         }
         let config = &self.config;
-        let hash = hash.unwrap_or_else(|| self.conns.hash(&info.key));
-        if let Some((id, dir, conn)) = self.conns.lookup_hashed_mut(&info.key, hash) {
+        let (hash, hint) = hash.unwrap_or_else(|| (self.conns.hash(&info.key), LookupHint::NONE));
+        if let Some((id, dir, conn)) = self.conns.lookup_hinted_mut(&info.key, hash, hint) {
             if dir == Direction::FromClient && conn.data.flags & FLAG_ONE_PACKET != 0 {
                 return self.one_packet_again(id, packet, mark, now);
             }
