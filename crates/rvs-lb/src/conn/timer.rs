@@ -31,21 +31,25 @@ use super::Time;
 
 /// "No index": the end of a slot's list.
 const NIL: u32 = u32::MAX;
-/// The `due` of an index that is not in the wheel.
-const UNARMED: u64 = u64::MAX;
+/// The `slot` of an index that is not in the wheel (slots are below 2^20).
+const UNARMED: u32 = u32::MAX;
 
+/// An index's place in the wheel: 12 bytes. Only the slot of the due tick
+/// is kept: every armed index is due in the window of `N` ticks from the
+/// cursor (see the invariants), so the slot determines the tick
+/// ([`TimerWheel::tick_of`]).
 #[derive(Debug, Clone, Copy)]
 struct Link {
     next: u32,
     prev: u32,
-    /// The tick this index is armed for, or [`UNARMED`].
-    due: u64,
+    /// The slot of the tick this index is armed for, or [`UNARMED`].
+    slot: u32,
 }
 
 const UNLINKED: Link = Link {
     next: NIL,
     prev: NIL,
-    due: UNARMED,
+    slot: UNARMED,
 };
 
 /// What the owner of a fired index decided.
@@ -139,14 +143,15 @@ impl TimerWheel {
     pub fn is_armed(&self, idx: u32) -> bool {
         self.links
             .get(idx as usize)
-            .is_some_and(|l| l.due != UNARMED)
+            .is_some_and(|l| l.slot != UNARMED)
     }
 
     /// The earliest time at which `idx` can fire, if it is armed. It fires at
     /// the first [`expire`](Self::expire) call at or after this time.
     pub fn fires_at(&self, idx: u32) -> Option<Time> {
-        let due = self.links.get(idx as usize)?.due;
-        (due != UNARMED).then(|| Time::from_millis(due.saturating_mul(self.tick_ms)))
+        let slot = self.links.get(idx as usize)?.slot;
+        (slot != UNARMED)
+            .then(|| Time::from_millis(self.tick_of(slot).saturating_mul(self.tick_ms)))
     }
 
     /// Arms `idx` to fire at `deadline` (or the first expiry pass after it, if
@@ -173,11 +178,11 @@ impl TimerWheel {
     /// leaves it alone (a later visit than needed is what lazy re-arm is for).
     /// Returns false if `idx` is out of range. O(1).
     pub fn arm_no_later_than(&mut self, idx: u32, deadline: Time) -> bool {
-        let Some(current) = self.links.get(idx as usize).map(|l| l.due) else {
+        let Some(current) = self.links.get(idx as usize).map(|l| l.slot) else {
             return false;
         };
         let due = self.due_tick(deadline, self.next_tick);
-        if current == UNARMED || due < current {
+        if current == UNARMED || due < self.tick_of(current) {
             self.unlink(idx);
             self.link(idx, due);
         }
@@ -251,6 +256,13 @@ impl TimerWheel {
         own.max(earliest).min(last)
     }
 
+    /// The tick an armed index in `slot` is due at: the one tick of the
+    /// window `next_tick ..= next_tick + mask` that falls in that slot.
+    fn tick_of(&self, slot: u32) -> u64 {
+        let ahead = u64::from(slot).wrapping_sub(self.next_tick) & self.mask;
+        self.next_tick.saturating_add(ahead)
+    }
+
     fn slot(&self, tick: u64) -> usize {
         // The mask is below 2^20, so this fits any usize.
         (tick & self.mask) as usize
@@ -275,7 +287,8 @@ impl TimerWheel {
             *l = Link {
                 next: old,
                 prev: NIL,
-                due,
+                // The mask is below 2^20: the slot fits.
+                slot: (due & self.mask) as u32,
             };
         }
         if let Some(o) = self.links.get_mut(old as usize) {
@@ -289,12 +302,12 @@ impl TimerWheel {
         let Some(l) = self.links.get(idx as usize).copied() else {
             return false;
         };
-        if l.due == UNARMED {
+        if l.slot == UNARMED {
             return false;
         }
         match self.links.get_mut(l.prev as usize) {
             Some(p) => p.next = l.next,
-            None => self.set_head(l.due, l.next),
+            None => self.set_head(u64::from(l.slot), l.next),
         }
         if let Some(n) = self.links.get_mut(l.next as usize) {
             n.prev = l.prev;
@@ -310,6 +323,39 @@ impl TimerWheel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_is_twelve_bytes() {
+        assert_eq!(core::mem::size_of::<Link>(), 12);
+    }
+
+    /// The due tick comes back from the slot alone however far the cursor
+    /// has moved (many turns of a 4-slot wheel), and moving earlier
+    /// compares ticks, not slots.
+    #[test]
+    fn due_ticks_survive_many_turns() {
+        let mut w = TimerWheel::new(2, Duration::from_millis(100), 4);
+        for turn in 0..40u64 {
+            let now = Time::from_millis(turn * 250);
+            w.expire(now, usize::MAX, |_| Fired::Expired);
+            // Deadline 0.3 s ahead: tick ceil(D / 100).
+            let d = now.add_millis(300);
+            assert!(w.arm(0, d, now));
+            let want = d.as_millis().div_ceil(100) * 100;
+            assert_eq!(w.fires_at(0), Some(Time::from_millis(want)), "turn {turn}");
+            // Earlier by one tick: moves; later: stays.
+            assert!(w.arm_no_later_than(0, d.add_millis(200)));
+            assert_eq!(w.fires_at(0), Some(Time::from_millis(want)));
+            let earlier = Time::from_millis(want - 100);
+            assert!(w.arm_no_later_than(0, earlier));
+            assert_eq!(
+                w.fires_at(0),
+                Some(earlier.max(Time::from_millis(now.as_millis().div_ceil(100) * 100)))
+            );
+            assert!(w.cancel(0));
+            assert_eq!(w.fires_at(0), None);
+        }
+    }
 
     fn secs(s: u64) -> Time {
         Time::from_secs(s)
