@@ -64,6 +64,10 @@
 //! tcp_fin = 120
 //! udp = 300
 //! icmp = 60
+//!
+//! [api]
+//! socket = "/run/rvs/rvsd.sock"       # "" turns the API off
+//! state = "/var/lib/rvs/state.json"   # saved running configuration
 //! ```
 
 use std::collections::HashSet;
@@ -106,6 +110,21 @@ pub struct File {
     /// `[timeouts]`.
     #[serde(default)]
     pub timeouts: TimeoutsSection,
+    /// `[api]`.
+    #[serde(default)]
+    pub api: ApiSection,
+}
+
+/// `[api]`: the control socket and the saved running configuration (see
+/// `crate::api`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Unix socket path (default `/run/rvs/rvsd.sock`; `""` turns the API off).
+    pub socket: Option<String>,
+    /// State file the running configuration is saved to on every change and
+    /// restored from at start (default: none).
+    pub state: Option<String>,
 }
 
 /// `[daemon]`.
@@ -445,6 +464,8 @@ pub struct Daemon {
     pub services: Vec<ServiceSpec>,
     /// The balancer's configuration.
     pub lb: Config,
+    /// `[api]`.
+    pub api: ApiSection,
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -512,6 +533,7 @@ impl File {
             stack,
             services,
             lb,
+            api: self.api.clone(),
         })
     }
 

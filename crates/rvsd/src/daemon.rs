@@ -61,6 +61,7 @@ pub struct Running {
     pub ports: Vec<ResolvedPort>,
     /// TAP device names created.
     pub taps: Vec<String>,
+    api: Option<crate::api::Server>,
 }
 
 /// A port with its MAC and MTU known.
@@ -132,7 +133,14 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> StartError {
 }
 
 /// Starts the data plane.
-pub fn start(d: Daemon) -> Result<Running, StartError> {
+pub fn start(mut d: Daemon) -> Result<Running, StartError> {
+    let api_cfg = crate::api::ApiConfig::from_section(&d.api);
+    let mut timeouts = d.lb.timeouts;
+    if crate::api::restore(&api_cfg, &mut d.services, &mut timeouts).map_err(StartError::Io)? {
+        d.lb = Config::build(d.services.clone(), timeouts).map_err(StartError::Config)?;
+        tracing::info!(services = d.services.len(), "configuration restored from the state file");
+    }
+    let api_services = d.services.clone();
     let mut ports = resolve_ports(&d.stack)?;
     let workers = d.daemon.workers;
     let cores = match &d.daemon.cores {
@@ -157,6 +165,15 @@ pub fn start(d: Daemon) -> Result<Running, StartError> {
     let stack_cfg = Arc::new(resolved_stack(&d.stack, &ports)?);
     let lb = Arc::new(d.lb);
     let shared = Arc::new(Shared::new(workers, lb.clone(), stack_cfg.clone()));
+    let api = crate::api::Server::start(
+        &api_cfg,
+        shared.clone(),
+        api_services,
+        timeouts,
+        stack_cfg.clone(),
+        d.daemon.conn_capacity,
+    )
+    .map_err(|e| StartError::Io(e.to_string()))?;
 
     // XDP programs, one per AF_XDP port.
     let mut programs: Vec<Option<XdpProgram>> = Vec::new();
@@ -282,6 +299,7 @@ pub fn start(d: Daemon) -> Result<Running, StartError> {
         programs: programs.into_iter().flatten().collect(),
         ports,
         taps: tap_names,
+        api: Some(api),
     })
 }
 
@@ -298,6 +316,11 @@ impl Running {
             )));
         }
         let cfg = resolved_stack(&d.stack, &self.ports)?;
+        if let Some(api) = &self.api {
+            return api
+                .replace(d.services, d.lb.timeouts, Arc::new(cfg))
+                .map_err(StartError::Io);
+        }
         self.shared.snapshots.publish(Arc::new(d.lb), Arc::new(cfg));
         Ok(())
     }
@@ -309,7 +332,10 @@ impl Running {
 
     /// Stops the workers, removes the TAP devices and detaches the XDP
     /// programs.
-    pub fn stop(self) -> Vec<Arc<WorkerStats>> {
+    pub fn stop(mut self) -> Vec<Arc<WorkerStats>> {
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
         self.shared.stop.store(true, Ordering::Relaxed);
         for h in self.workers {
             let _ = h.join();

@@ -385,6 +385,7 @@ impl WorkerCtx {
             // Timers and counters.
             if now >= next_tick {
                 self.node.on_tick(now);
+                self.shared.conns.serve(self.id, self.node.worker(), now);
                 next_tick = now.add_millis(tick_ms);
             }
             if now >= next_stats {
@@ -434,6 +435,7 @@ impl WorkerCtx {
             generation,
             busy_polls,
             idle_waits,
+            services: Some(crate::api::counters::ServiceCounters::of(self.node.worker())),
         };
         if let Some(slot) = self.shared.stats.get(usize::from(self.id)) {
             slot.store(Arc::new(stats));

@@ -10,7 +10,9 @@
 //! - [`dataplane`]: the worker loop around each worker's
 //!   `rvs_lb::stack::Node` (the balancer and the stack).
 //! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
+//! - [`api`]: the control socket `rvsadm` talks to.
 
+pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

@@ -93,6 +93,8 @@ pub struct WorkerStats {
     pub busy_polls: u64,
     /// Idle sleeps (poll on the descriptors).
     pub idle_waits: u64,
+    /// Per-service counters, for the API's listings.
+    pub services: Option<Arc<crate::api::counters::ServiceCounters>>,
 }
 
 /// Where the workers publish their counters, and the stop flag.
@@ -104,6 +106,8 @@ pub struct Shared {
     pub stats: Vec<ArcSwap<WorkerStats>>,
     /// Set to stop the workers.
     pub stop: AtomicBool,
+    /// Connection listings for the API, on request.
+    pub conns: crate::api::counters::ConnDump,
 }
 
 impl Shared {
@@ -120,6 +124,7 @@ impl Shared {
                 })
                 .collect(),
             stop: AtomicBool::new(false),
+            conns: crate::api::counters::ConnDump::new(workers),
         }
     }
 }
