@@ -7,7 +7,7 @@
 //!   generation counter bumped on every removal. Allocated once.
 //! - `index`: an `Index` (`conn/index.rs`) of slab positions, each tagged with the side it
 //!   was indexed under (`position << 1 | side`): fixed-capacity open
-//!   addressing in 64-byte lines of 7 entries, sized at construction for
+//!   addressing in 64-byte lines of 10 entries, sized at construction for
 //!   the two keys of every slot at most 2/3 full, so it never allocates
 //!   and, having no tombstones, never degrades with churn. A burst can
 //!   hash first and prefetch index lines and entries ([`ConnTable::hash`],
