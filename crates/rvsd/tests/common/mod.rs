@@ -6,6 +6,8 @@
 //! when dropped, also when a test fails.
 #![allow(dead_code)]
 
+pub(crate) mod harness;
+
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
