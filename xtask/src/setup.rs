@@ -23,6 +23,11 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // offloads off.
     "curl",
     "ethtool",
+    // rvsd's mode, live-change and bad-input end-to-end tests: a UDP
+    // client, an HTTP load generator, ARP probes.
+    "socat",
+    "wrk",
+    "iputils-arping",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
