@@ -9,10 +9,14 @@
 //! devices close with them: the TAPs disappear) and then detaches the XDP
 //! programs.
 //!
-//! Several workers on one port: the reply of a FullNAT connection must
-//! reach the worker that owns it; with AF_PACKET fanout or NIC RSS it may
-//! not (the balancer's `Steering` and the inter-worker rings are not wired
-//! yet), so run one worker per port until they are.
+//! Several workers on one port: every worker gets the same local-port
+//! steering (`crate::steering::choose`: the port partition, or the NIC's
+//! RSS where the driver exposes it), and the rings between workers
+//! (`crate::redirect`) carry a reply that reached a worker other than its
+//! connection's owner to the owner, and kernel-bound frames to worker 0,
+//! which serves the TAPs. AF_XDP worker `k` binds queue `k` of every
+//! AF_XDP port, so such a port needs as many queues as workers (veth: `ip
+//! link add … numtxqueues N numrxqueues N`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -254,6 +258,26 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
         }
     }
     let mtu = ports.iter().map(|p| p.mtu).min().unwrap_or(1500);
+    // Several workers: how replies find their owner.
+    let choice = crate::steering::choose(
+        workers,
+        &d.stack
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), p.backend == Backend::AfXdp))
+            .collect::<Vec<_>>(),
+    );
+    if workers > 1 {
+        tracing::info!(
+            workers,
+            steering = crate::steering::label(&choice.steering),
+            why = %choice.reason,
+            "reply steering"
+        );
+    }
+    let mut peers = crate::redirect::peers(workers, &choice.steering, 0)
+        .map_err(io_err("inter-worker wake-up eventfd".into()))?
+        .into_iter();
     let epoch = Instant::now();
     let mut handles = Vec::new();
     for (w, qs) in queues.into_iter().enumerate() {
@@ -262,6 +286,7 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
             id,
             conn_capacity: d.daemon.conn_capacity,
             fwd: FwdContext { mtu },
+            steering: choice.steering.clone(),
             ..WorkerOptions::default()
         });
         worker.apply(lb.clone(), false);
@@ -278,6 +303,7 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
             tick: d.daemon.tick,
             epoch,
             shared: shared.clone(),
+            peers: peers.next().flatten(),
         };
         let core = cores.get(w).copied().flatten();
         let h = std::thread::Builder::new()

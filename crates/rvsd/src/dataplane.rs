@@ -4,6 +4,9 @@
 //!
 //! One round of the loop:
 //! 1. If the configuration generation changed, adopt the new snapshots.
+//!    With several workers, take what the other workers passed to this one
+//!    (`crate::redirect`), and steer each received burst first: a reply
+//!    another worker owns goes to it (`crate::steering`).
 //! 2. For each port: receive a burst (up to [`BURST`] frames), hand each
 //!    frame to the node and act on its answer: queue it for transmission
 //!    (on its own port in place; on another port copied into a buffer of
@@ -128,6 +131,9 @@ pub struct WorkerCtx {
     pub epoch: Instant,
     /// Shared state.
     pub shared: Arc<Shared>,
+    /// Several workers: steering of received frames and the rings to the
+    /// other workers (`crate::redirect`); `None` with one worker.
+    pub peers: Option<crate::redirect::Peers>,
 }
 
 /// Copies `f` (owned by `src`) into a new buffer of `dst` at [`HEADROOM`]
@@ -203,6 +209,9 @@ impl WorkerCtx {
     pub fn run(mut self) {
         let nports = self.ports.len();
         let mut frames = [Frame::default(); BURST];
+        // Frames other workers passed to this one, by port.
+        let mut staged: Vec<Vec<Frame>> =
+            (0..nports).map(|_| Vec::with_capacity(4 * BURST)).collect();
         let mut tx: Vec<Vec<Frame>> = (0..nports).map(|_| Vec::with_capacity(4 * BURST)).collect();
         let mut tap_tx: Vec<Vec<Frame>> = (0..nports).map(|_| Vec::with_capacity(BURST)).collect();
         let mut tx_dropped = vec![0u64; nports];
@@ -213,6 +222,7 @@ impl WorkerCtx {
             .iter()
             .map(|p| p.fd())
             .chain(self.taps.iter().flatten().map(|t| t.as_raw_fd()))
+            .chain(self.peers.as_ref().and_then(|x| x.wake_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -237,14 +247,26 @@ impl WorkerCtx {
                 generation = g;
             }
             let mut got = 0usize;
+            if let Some(peers) = self.peers.as_mut() {
+                got += peers.drain(&mut self.ports, &mut self.taps, &mut staged, &mut tap_tx);
+            }
             for p in 0..nports {
                 let Some(io) = self.ports.get_mut(p) else {
                     continue;
                 };
-                let n = io.rx_burst(&mut frames).unwrap_or(0);
+                let mut n = io.rx_burst(&mut frames).unwrap_or(0);
                 got += n;
                 let port = u16::try_from(p).unwrap_or(u16::MAX);
-                for &f in frames.iter().take(n) {
+                if let Some(peers) = self.peers.as_mut() {
+                    n = peers.steer_burst(
+                        port,
+                        io,
+                        frames.get_mut(..n).unwrap_or_default(),
+                        &self.node,
+                    );
+                }
+                let inbound = staged.get_mut(p).map(|s| s.drain(..)).into_iter().flatten();
+                for f in frames.iter().take(n).copied().chain(inbound) {
                     let Some(io) = self.ports.get_mut(p) else {
                         break;
                     };
@@ -285,6 +307,17 @@ impl WorkerCtx {
                                     } else {
                                         drops.count(DropReason::NoRoom);
                                     }
+                                }
+                                (None, Some(io)) => {
+                                    // Another worker serves the TAPs.
+                                    if !self
+                                        .peers
+                                        .as_mut()
+                                        .is_some_and(|x| x.to_kernel(port, io, &f))
+                                    {
+                                        drops.count(DropReason::Unsupported);
+                                    }
+                                    io.free(f);
                                 }
                                 _ => {
                                     io_free(&mut self.ports, p, f);
@@ -382,6 +415,9 @@ impl WorkerCtx {
                 }
                 t.clear();
             }
+            if let Some(peers) = self.peers.as_mut() {
+                peers.kick();
+            }
             // Timers and counters.
             if now >= next_tick {
                 self.node.on_tick(now);
@@ -402,7 +438,12 @@ impl WorkerCtx {
                 idle_waits += 1;
                 let until_tick = next_tick.saturating_since(now_of(self.epoch));
                 let sleep = until_tick.clamp(Duration::from_millis(1), IDLE_SLEEP_MAX);
-                wait(&mut pollfds, sleep);
+                if self.peers.as_mut().is_none_or(|x| x.may_sleep()) {
+                    wait(&mut pollfds, sleep);
+                }
+                if let Some(peers) = self.peers.as_mut() {
+                    peers.awake();
+                }
             }
         }
         self.publish(generation, &tx_dropped, &drops, busy_polls, idle_waits);
@@ -435,6 +476,11 @@ impl WorkerCtx {
             generation,
             busy_polls,
             idle_waits,
+            redirect: self
+                .peers
+                .as_ref()
+                .map(|x| x.mailbox.stats)
+                .unwrap_or_default(),
             services: Some(crate::api::counters::ServiceCounters::of(self.node.worker())),
         };
         if let Some(slot) = self.shared.stats.get(usize::from(self.id)) {

@@ -9,6 +9,8 @@
 //!   generation counter) and the workers' published counters.
 //! - [`dataplane`]: the worker loop around each worker's
 //!   `rvs_lb::stack::Node` (the balancer and the stack).
+//! - [`steering`] and [`redirect`]: several workers on one port — which
+//!   worker owns a reply, and the rings that pass frames between workers.
 //! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
 //! - [`api`]: the control socket `rvsadm` talks to.
 
@@ -16,4 +18,6 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod redirect;
 pub mod shared;
+pub mod steering;

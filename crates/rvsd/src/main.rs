@@ -56,6 +56,19 @@ fn summary(stats: &[Arc<WorkerStats>]) {
             forwarded = s.stack.forwarded,
             "worker counters"
         );
+        if s.redirect != rvsd::redirect::RedirectStats::default() {
+            let r = &s.redirect;
+            tracing::info!(
+                worker = s.worker,
+                redirected = r.redirected,
+                from_peers = r.received,
+                learn_copies = r.learn_copies,
+                to_tap_owner = r.to_tap_owner,
+                ring_full = r.ring_full,
+                undeliverable = r.undeliverable,
+                "worker redirects"
+            );
+        }
         for (r, n) in s
             .drops
             .iter()

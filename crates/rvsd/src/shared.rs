@@ -93,6 +93,8 @@ pub struct WorkerStats {
     pub busy_polls: u64,
     /// Idle sleeps (poll on the descriptors).
     pub idle_waits: u64,
+    /// Frames passed between workers (several workers).
+    pub redirect: crate::redirect::RedirectStats,
     /// Per-service counters, for the API's listings.
     pub services: Option<Arc<crate::api::counters::ServiceCounters>>,
 }

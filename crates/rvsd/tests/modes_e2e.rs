@@ -56,19 +56,6 @@ fn service(proto: &str, port: u16, extra: &str, reals: &[(&str, &str)]) -> Strin
     s
 }
 
-/// Each backend pings its gateway (rvs), which learns its MAC.
-fn warm_up(t: &Topo, rvsd: &mut Rvsd) {
-    for (i, b) in t.backends.iter().enumerate() {
-        let gw = format!("10.0.{}.1", i + 1);
-        let out = b
-            .exec(&["ping", "-c", "1", "-W", "2", &gw], TIMEOUT)
-            .expect("ping");
-        if !out.status.success() {
-            rvsd.fail(&format!("backend {} cannot ping {gw}", i + 1));
-        }
-    }
-}
-
 #[test]
 fn fullnat_udp() {
     let t = Topo::new(2, false);
@@ -86,7 +73,7 @@ fn fullnat_udp() {
     // rvs drops a packet whose next hop is not resolved yet (it does not
     // queue it): the backends talk to their gateway first, so rvs knows
     // them (TCP would recover by retransmitting; one datagram would not).
-    warm_up(&t, &mut rvsd);
+    t.warm_up(&mut rvsd, false);
 
     let mut seen = Vec::new();
     for i in 0..4 {

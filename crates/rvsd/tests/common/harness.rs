@@ -143,6 +143,29 @@ impl Topo {
         }
     }
 
+    /// Each backend pings its gateway (rvs's address on its port, IPv4 and,
+    /// with `v6`, IPv6), so rvs has learnt every backend's MAC: rvs drops
+    /// a packet whose next hop is not resolved yet (it does not queue it;
+    /// TCP recovers by retransmitting a second later, one datagram does
+    /// not).
+    pub(crate) fn warm_up(&self, rvsd: &mut Rvsd, v6: bool) {
+        for (i, b) in self.backends.iter().enumerate() {
+            let n = i + 1;
+            let mut gws = vec![format!("10.0.{n}.1")];
+            if v6 {
+                gws.push(format!("fd00:{n}::1"));
+            }
+            for gw in gws {
+                let out = b
+                    .exec(&["ping", "-c", "1", "-W", "2", &gw], TIMEOUT)
+                    .expect("ping");
+                if !out.status.success() {
+                    rvsd.fail(&format!("backend {n} cannot ping {gw}"));
+                }
+            }
+        }
+    }
+
     /// The `[daemon]`, `[[port]]` and `[[addr]]` sections for this
     /// topology on `backend` (`af_xdp` means generic mode).
     pub(crate) fn config_head(&self, backend: &str) -> String {
