@@ -52,11 +52,15 @@
 //! 5-tuple always lands on the same worker while the group does not
 //! change. It does not help the reply direction, whose 5-tuple (R → L) is
 //! another one — hence the port partition. NIC RSS on AF_XDP queues is the
-//! same per 5-tuple (the NIC's Toeplitz hash). For veth, the queue of a
-//! frame is the peer's transmit queue, which the sender picks per socket
-//! (`sk_txhash`); Linux re-picks it when TCP retransmits after a timeout,
-//! so a client connection through a multi-queue veth can move to another
-//! worker mid-way — that worker does not know it and drops it. DR and TUN
+//! same per 5-tuple (the NIC's Toeplitz hash). For veth (created with
+//! `numtxqueues N numrxqueues N`), in native XDP mode the queue of a frame
+//! is the number of the peer's transmit queue, which the sender picks per
+//! socket (`sk_txhash`); Linux re-picks it when TCP retransmits after a
+//! timeout, so a client connection through a multi-queue veth can move to
+//! another worker mid-way — that worker does not know it and drops it. In
+//! generic XDP mode a veth frame carries no receive queue and every frame
+//! is seen on queue 0 (measured: worker 1 receives nothing; all traffic is
+//! still answered, by worker 0). DR and TUN
 //! only see client → VIP. NAT (masquerade) replies (R → C, to the client's
 //! address, not ours) carry no owner in them: with several workers they
 //! are only handled if they happen to reach the owner; use FullNAT, or one
