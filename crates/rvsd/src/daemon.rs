@@ -274,6 +274,20 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
             why = %choice.reason,
             "reply steering"
         );
+        let nat = lb.services().iter().any(|s| {
+            s.spec
+                .dests
+                .iter()
+                .any(|d| d.mode == rvs_lb::config::ForwardMode::Nat)
+        });
+        if nat {
+            tracing::warn!(
+                workers,
+                "NAT (masquerade) replies carry no owner (they are addressed to the client): \
+                 with several workers a reply that reaches another worker is not balanced; \
+                 use FullNAT or one worker for NAT services"
+            );
+        }
     }
     let mut peers = crate::redirect::peers(workers, &choice.steering, 0)
         .map_err(io_err("inter-worker wake-up eventfd".into()))?
