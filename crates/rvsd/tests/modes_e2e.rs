@@ -78,7 +78,7 @@ fn fullnat_udp() {
     let mut seen = Vec::new();
     for i in 0..4 {
         // A new socat, a new source port: a new connection each time.
-        let cmd = format!("echo hello{i} | socat -t 1 - UDP4:{VIP}:5353");
+        let cmd = format!("echo hello{i} | socat -t 0.5 - UDP4:{VIP}:5353");
         let out = t.client.exec(&["sh", "-c", &cmd], TIMEOUT).expect("socat");
         let reply = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !(out.status.success() && reply.ends_with(&format!(" {LADDR} hello{i}"))) {
@@ -107,6 +107,7 @@ fn nat_tcp() {
         + &service("tcp", 80, "", &[("10.0.1.2", "nat"), ("10.0.2.2", "nat")]);
     let path = TempFile::new("toml");
     let mut rvsd = Rvsd::start_with(&t.lb, &path, &config);
+    t.warm_up(&mut rvsd, false);
 
     let mut seen = Vec::new();
     for _ in 0..6 {
@@ -284,6 +285,7 @@ fn tun_tcp() {
         );
     let path = TempFile::new("toml");
     let mut rvsd = Rvsd::start_with(&t.lb, &path, &config);
+    t.warm_up(&mut rvsd, false);
 
     let cap = Capture::start(b, &t.v[0].a.name);
     let mut seen_bodies = Vec::new();
