@@ -6,10 +6,13 @@
 //!   address.
 //! - NAT: the backends' default route points at rvs; `curl` answered by
 //!   both backends, which see the client's own address.
-//! - DR: client, rvs and two backends on one macvlan segment; the
+//! - DR (AF_PACKET, and AF_XDP in generic mode): a router, rvs and two
+//!   backends on one macvlan segment, the client behind the router; the
 //!   backends hold the VIP on `lo` with ARP suppressed and answer the
-//!   client directly (a capture at the client sees the replies come from
-//!   the backends' MACs, never from rvs's).
+//!   router directly (a capture at the router sees the replies come from
+//!   the backends' MACs, never from rvs's). The client is not on the
+//!   segment itself: a macvlan's checksum offload cannot be turned off,
+//!   so its frames would reach rvs with unfinished checksums.
 //! - TUN: the kernel here has no IPIP module: a capture at the backend
 //!   shows the IPIP packet (outer local address → backend, inner client →
 //!   VIP:80), and a user-space decapsulator (raw IPIP socket → TUN device
@@ -126,7 +129,17 @@ fn nat_tcp() {
 }
 
 #[test]
-fn dr_tcp() {
+fn dr_tcp_af_packet() {
+    dr("backend = \"af_packet\"");
+}
+
+/// AF_XDP on a macvlan: generic mode (macvlan has no native XDP).
+#[test]
+fn dr_tcp_af_xdp_generic() {
+    dr("backend = \"af_xdp\"\nxdp_mode = \"generic\"");
+}
+
+fn dr(backend: &str) {
     // The segment: a router (the client's gateway), rvs and two backends.
     // The client sits behind the router on a veth: a macvlan hands its
     // neighbours frames with unfinished checksums (its checksum offload
@@ -165,7 +178,7 @@ fn dr_tcp() {
     }
     let config = String::from(API_OFF)
         + &format!(
-            "[daemon]\nworkers = 1\ntick_ms = 10\n\n[[port]]\nname = \"{lb_if}\"\nbackend = \"af_packet\"\n\n\
+            "[daemon]\nworkers = 1\ntick_ms = 10\n\n[[port]]\nname = \"{lb_if}\"\n{backend}\n\n\
          [[addr]]\naddr = \"10.0.0.1/24\"\nport = \"{lb_if}\"\n\n\
          [[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"{lb_if}\"\n\n"
         )
