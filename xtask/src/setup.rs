@@ -28,6 +28,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "socat",
     "wrk",
     "iputils-arping",
+    // The demo's HTTP backends (one nginx per backend namespace, started
+    // with a configuration of the demo's own).
+    "nginx",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
