@@ -169,7 +169,7 @@ fn classify_v4(packet: &[u8]) -> Result<PacketInfo, DropReason> {
         return Err(DropReason::Fragment);
     }
     let proto = ip.protocol();
-    let (l4, src_port, dst_port) = ports(proto, ip.payload(), false)?;
+    let (l4, src_port, dst_port) = ports(proto, ip.payload(), false, ip.is_fragment())?;
     Ok(PacketInfo {
         family: Family::V4,
         proto,
@@ -191,7 +191,8 @@ fn classify_v6(packet: &[u8]) -> Result<PacketInfo, DropReason> {
     let l4_bytes = packet
         .get(l4_offset..ip.total_len())
         .ok_or(DropReason::Malformed)?;
-    let (l4, src_port, dst_port) = ports(proto, l4_bytes, true)?;
+    let first_fragment = fragment.is_some_and(|f| f.is_fragment());
+    let (l4, src_port, dst_port) = ports(proto, l4_bytes, true, first_fragment)?;
     Ok(PacketInfo {
         family: Family::V6,
         proto,
@@ -203,8 +204,14 @@ fn classify_v6(packet: &[u8]) -> Result<PacketInfo, DropReason> {
     })
 }
 
-/// The layer-4 kind and the two "ports" of the flow key.
-fn ports(proto: u8, l4: &[u8], v6: bool) -> Result<(L4, u16, u16), DropReason> {
+/// The layer-4 kind and the two "ports" of the flow key. A first fragment
+/// carries the UDP header but not the whole datagram its length counts.
+fn ports(
+    proto: u8,
+    l4: &[u8],
+    v6: bool,
+    first_fragment: bool,
+) -> Result<(L4, u16, u16), DropReason> {
     let malformed = |_| DropReason::Malformed;
     match proto {
         ip_proto::TCP => {
@@ -212,7 +219,12 @@ fn ports(proto: u8, l4: &[u8], v6: bool) -> Result<(L4, u16, u16), DropReason> {
             Ok((L4::Tcp(tcp.flags()), tcp.src_port(), tcp.dst_port()))
         }
         ip_proto::UDP => {
-            let udp = UdpPacket::parse(l4).map_err(malformed)?;
+            let udp = if first_fragment {
+                UdpPacket::parse_first_fragment(l4)
+            } else {
+                UdpPacket::parse(l4)
+            }
+            .map_err(malformed)?;
             Ok((L4::Udp, udp.src_port(), udp.dst_port()))
         }
         ip_proto::ICMP if !v6 => {

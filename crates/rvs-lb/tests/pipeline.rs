@@ -351,3 +351,75 @@ fn per_service_timeouts_override_the_global_ones() {
     assert_eq!(w.expire(Time::from_secs(6), 100), 0);
     assert_eq!(w.expire(Time::from_secs(8), 100), 1);
 }
+
+/// IPVS's conn_reuse_mode: a client that reuses its port while the old
+/// connection is in TIME_WAIT gets a newly scheduled connection, so a
+/// server set to weight 0 meanwhile receives nothing new.
+#[test]
+fn a_new_syn_on_a_time_wait_connection_is_scheduled_afresh() {
+    let mut w = worker(ForwardMode::Nat, SchedulerKind::Rr, false);
+    let t = Time::ZERO;
+    let c = (CLIENT, 40000);
+    run(&mut w, &tcp(c, (VIP, 80), 1, true, None, &[]), t);
+    run(&mut w, &tcp((R1, 8080), c, 9, true, Some(2), &[]), t);
+    run(&mut w, &tcp(c, (VIP, 80), 2, false, Some(10), &[]), t);
+    // Client FIN, server FIN+ACK, client ACK → TIME_WAIT.
+    let fin = |src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), seq: u32, ack: u32| {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4(src.0.octets(), dst.0.octets(), 64)
+            .tcp(src.1, dst.1, seq, 64240)
+            .fin()
+            .ack(ack)
+            .write(&mut v, &[])
+            .unwrap();
+        v
+    };
+    run(&mut w, &fin(c, (VIP, 80), 2, 10), t);
+    run(&mut w, &fin((R1, 8080), c, 10, 3), t);
+    run(&mut w, &tcp(c, (VIP, 80), 3, false, Some(11), &[]), t);
+    assert_eq!(w.connections(t).next().unwrap().state, "TIME_WAIT");
+    // R1 goes quiescent; the client reuses port 40000.
+    let mut spec = ServiceSpec::new(ServiceKey::tcp(v4(VIP), 80), SchedulerKind::Rr);
+    spec.dests = vec![
+        DestSpec::new(v4(R1), 8080, ForwardMode::Nat).weight(0),
+        DestSpec::new(v4(R2), 8080, ForwardMode::Nat),
+    ];
+    w.apply(
+        Arc::new(Config::build(vec![spec], Timeouts::default()).unwrap()),
+        false,
+    );
+    let (v, out) = run(&mut w, &tcp(c, (VIP, 80), 500, true, None, &[]), t);
+    assert_eq!(v, ROUTED);
+    assert_eq!(out, tcp(c, (R2, 8080), 500, true, None, &[]));
+    let list: Vec<_> = w.connections(t).collect();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].state, list[0].dest), ("SYN_RECV", (v4(R2), 8080)));
+}
+
+/// The first fragment of a fragmented UDP datagram carries the ports and is
+/// balanced like a whole datagram; its UDP checksum (which covers the whole
+/// datagram) is updated exactly as for the unfragmented datagram.
+#[test]
+fn a_first_udp_fragment_is_balanced_by_its_ports() {
+    let whole = udp((CLIENT, 5000), (VIP, 53), &[0x5a; 100]);
+    // The first fragment: 8 bytes of UDP header + 16 of payload, MF set.
+    let mut frag = whole[..20 + 24].to_vec();
+    frag[2..4].copy_from_slice(&(44u16).to_be_bytes());
+    frag[6] = 0x20; // MF
+    frag[7] = 0;
+    frag[10] = 0;
+    frag[11] = 0;
+    let c = rvs_wire::checksum::checksum(&frag[..20]);
+    frag[10..12].copy_from_slice(&c.to_be_bytes());
+
+    let mut w1 = worker(ForwardMode::FullNat, SchedulerKind::Rr, true);
+    let (v, out_frag) = run(&mut w1, &frag, Time::ZERO);
+    assert_eq!(v, ROUTED);
+    let mut w2 = worker(ForwardMode::FullNat, SchedulerKind::Rr, true);
+    let (_, out_whole) = run(&mut w2, &whole, Time::ZERO);
+    // Same addresses and the same UDP header (ports, length, checksum).
+    assert_eq!(&out_frag[12..20], &out_whole[12..20]);
+    assert_eq!(&out_frag[20..28], &out_whole[20..28]);
+    assert_eq!(&out_frag[28..], &frag[28..]);
+    assert_eq!(rvs_wire::checksum::checksum(&out_frag[..20]), 0);
+}

@@ -88,6 +88,22 @@ impl<B: SplitByteSlice> UdpPacket<B> {
         Ok(UdpPacket { header, payload })
     }
 
+    /// Like [`UdpPacket::parse`] for the first fragment of a fragmented
+    /// datagram: the length field covers the whole datagram, which runs past
+    /// this fragment, so only `length ≥ 8` is checked and the payload is
+    /// whatever this fragment holds (up to the length). The checksum field
+    /// sits in this fragment, so incremental updates stay correct.
+    pub fn parse_first_fragment(bytes: B) -> Result<Self> {
+        let (header, rest) =
+            Ref::<B, UdpHeader>::from_prefix(bytes).map_err(|_| Error::Truncated)?;
+        let payload_len = usize::from(header.length.get())
+            .checked_sub(HEADER_LEN)
+            .ok_or(Error::BadLength)?;
+        let keep = payload_len.min(rest.len());
+        let (payload, _) = rest.split_at(keep).map_err(|_| Error::BadLength)?;
+        Ok(UdpPacket { header, payload })
+    }
+
     /// The header.
     pub fn header(&self) -> &UdpHeader {
         &self.header
@@ -480,6 +496,26 @@ mod tests {
         p.set_src_port(n);
         assert_eq!(p.checksum(), 0xffff);
         p.verify_checksum_v4(C4, S4).unwrap();
+    }
+
+    #[test]
+    fn first_fragment_may_end_before_the_length() {
+        // Length 1008 claims 1000 payload bytes; this fragment carries 4.
+        let b = [0x13, 0x88, 0x00, 0x35, 0x03, 0xf0, 0x12, 0x34, 1, 2, 3, 4];
+        assert_eq!(UdpPacket::parse(&b[..]).unwrap_err(), Error::BadLength);
+        let u = UdpPacket::parse_first_fragment(&b[..]).unwrap();
+        assert_eq!(
+            (u.src_port(), u.dst_port(), u.payload()),
+            (5000, 53, &[1, 2, 3, 4][..])
+        );
+        let mut bad = b;
+        bad[4] = 0;
+        bad[5] = 7; // length 7 < 8
+        assert_eq!(
+            UdpPacket::parse_first_fragment(&bad[..]).unwrap_err(),
+            Error::BadLength
+        );
+        assert!(UdpPacket::parse_first_fragment(&b[..7]).is_err());
     }
 
     #[test]

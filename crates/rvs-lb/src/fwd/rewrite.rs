@@ -184,7 +184,12 @@ fn l4_rewrite(
             h.checksum.set(!c.fold());
         }
         L4::Udp => {
-            let mut udp = UdpPacket::parse(l4).map_err(|_| DropReason::Malformed)?;
+            let mut udp = if info.first_fragment {
+                UdpPacket::parse_first_fragment(l4)
+            } else {
+                UdpPacket::parse(l4)
+            }
+            .map_err(|_| DropReason::Malformed)?;
             let h = udp.header_mut();
             let csum = h.checksum.get();
             if csum != 0 {

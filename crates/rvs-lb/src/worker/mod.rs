@@ -272,6 +272,13 @@ impl Worker {
             if dir == Direction::FromClient && conn.data.flags & FLAG_ONE_PACKET != 0 {
                 return self.one_packet_again(id, packet, mark, now);
             }
+            if dir == Direction::FromClient && starts_over(conn.data.state, info.l4) {
+                // IPVS's conn_reuse_mode: a new SYN on a connection that is
+                // closing or closed (the client reused its port) is a new
+                // connection, scheduled afresh.
+                self.remove_conn(id);
+                return self.process_parsed(packet, Ok(info), None, mark, now);
+            }
             conn.touch(now);
             let data = &mut conn.data;
             if let (ConnState::Tcp(state), L4::Tcp(flags)) = (data.state, info.l4) {
@@ -522,4 +529,18 @@ fn forward_conn(
         drops.count(reason);
     }
     verdict
+}
+
+/// Whether a client packet on an existing connection starts a new one: a
+/// SYN without ACK while the old connection is in TIME_WAIT or CLOSE.
+fn starts_over(state: ConnState, l4: L4) -> bool {
+    let L4::Tcp(flags) = l4 else {
+        return false;
+    };
+    flags.contains(TcpFlags::SYN)
+        && !flags.contains(TcpFlags::ACK)
+        && matches!(
+            state,
+            ConnState::Tcp(crate::conn::TcpState::TimeWait | crate::conn::TcpState::Close)
+        )
 }
