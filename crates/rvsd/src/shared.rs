@@ -97,6 +97,8 @@ pub struct WorkerStats {
     pub redirect: crate::redirect::RedirectStats,
     /// Per-service counters, for the API's listings.
     pub services: Option<Arc<crate::api::counters::ServiceCounters>>,
+    /// What FullNAT's client-address extras (TOA, UOA) did.
+    pub fullnat: rvs_lb::fwd::FullNatCounters,
 }
 
 /// Where the workers publish their counters, and the stop flag.
