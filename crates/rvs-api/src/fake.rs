@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::client::{read_message, write_message};
+use crate::net::{IfAddr, Link, NeighEntry, Route, RouteEntry};
 use crate::types::{
     ApiError, Connection, ErrorCode, LocalAddrEntry, Reply, Request, Response, ServiceEntry,
     ServiceKey, ServiceLaddrs, ServiceList, Stats, Timeouts,
@@ -28,6 +29,15 @@ pub struct Model {
     pub timeouts: Timeouts,
     /// Connection table size reported in listings.
     pub table_size: u32,
+    /// Ports (`ListLinks`); addresses, routes and neighbours must name one
+    /// of them.
+    pub links: Vec<Link>,
+    /// Interface addresses.
+    pub addrs: Vec<IfAddr>,
+    /// Static routes (listed as they are, `connected: false`).
+    pub routes: Vec<Route>,
+    /// Neighbour entries (static ones are added and removed by requests).
+    pub neighs: Vec<NeighEntry>,
 }
 
 impl Default for Model {
@@ -41,6 +51,10 @@ impl Default for Model {
                 udp: 300,
             },
             table_size: 4096,
+            links: Vec::new(),
+            addrs: Vec::new(),
+            routes: Vec::new(),
+            neighs: Vec::new(),
         }
     }
 }
@@ -231,6 +245,131 @@ impl Model {
             Request::Batch { .. } => {
                 return Err(ApiError::new(ErrorCode::Invalid, "", "batches do not nest"));
             }
+            _ => return self.apply_net(req),
+        }
+        Ok(Reply::Done)
+    }
+
+    fn link(&self, dev: &str, field: &str) -> Result<&Link, ApiError> {
+        self.links
+            .iter()
+            .find(|l| l.name == dev)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, field, format!("no port `{dev}'")))
+    }
+
+    fn apply_net(&mut self, req: &Request) -> Result<Reply, ApiError> {
+        match req {
+            Request::ListLinks => {
+                return Ok(Reply::Links {
+                    links: self.links.clone(),
+                });
+            }
+            Request::ListAddrs { dev } => {
+                if let Some(d) = dev {
+                    self.link(d, "dev")?;
+                }
+                let addrs = self
+                    .addrs
+                    .iter()
+                    .filter(|a| dev.as_ref().is_none_or(|d| *d == a.dev))
+                    .cloned()
+                    .collect();
+                return Ok(Reply::Addrs { addrs });
+            }
+            Request::ListRoutes => {
+                let routes = self
+                    .routes
+                    .iter()
+                    .map(|r| RouteEntry {
+                        route: r.clone(),
+                        src: None,
+                        mtu: r
+                            .dev
+                            .as_ref()
+                            .and_then(|d| self.link(d, "").ok())
+                            .map_or(1500, |l| l.mtu),
+                        connected: false,
+                    })
+                    .collect();
+                return Ok(Reply::Routes { routes });
+            }
+            Request::ListNeighs { dev } => {
+                if let Some(d) = dev {
+                    self.link(d, "dev")?;
+                }
+                let neighs = self
+                    .neighs
+                    .iter()
+                    .filter(|n| dev.as_ref().is_none_or(|d| *d == n.dev))
+                    .cloned()
+                    .collect();
+                return Ok(Reply::Neighs { neighs });
+            }
+            Request::AddAddr { addr } => {
+                self.link(&addr.dev, "addr.dev")?;
+                if self.addrs.iter().any(|a| a.addr == addr.addr) {
+                    return Err(exists("addr", "address"));
+                }
+                self.addrs.push(addr.clone());
+            }
+            Request::DelAddr { addr } => {
+                self.link(&addr.dev, "addr.dev")?;
+                let i = self
+                    .addrs
+                    .iter()
+                    .position(|a| a == addr)
+                    .ok_or_else(|| not_found("addr", "address"))?;
+                self.addrs.remove(i);
+            }
+            Request::AddRoute { route } => {
+                if let Some(d) = &route.dev {
+                    self.link(d, "route.dev")?;
+                }
+                if self
+                    .routes
+                    .iter()
+                    .any(|r| r.prefix == route.prefix && r.prefix_len == route.prefix_len)
+                {
+                    return Err(exists("route", "route"));
+                }
+                self.routes.push(route.clone());
+            }
+            Request::DelRoute { route } => {
+                let i = self
+                    .routes
+                    .iter()
+                    .position(|r| r.prefix == route.prefix && r.prefix_len == route.prefix_len)
+                    .ok_or_else(|| not_found("route", "route"))?;
+                self.routes.remove(i);
+            }
+            Request::AddNeigh { neigh } => {
+                self.link(&neigh.dev, "neigh.dev")?;
+                if self
+                    .neighs
+                    .iter()
+                    .any(|n| n.permanent && n.addr == neigh.addr && n.dev == neigh.dev)
+                {
+                    return Err(exists("neigh", "neighbour"));
+                }
+                self.neighs.push(NeighEntry {
+                    addr: neigh.addr,
+                    lladdr: neigh.lladdr.clone(),
+                    state: "PERMANENT".into(),
+                    dev: neigh.dev.clone(),
+                    worker: 0,
+                    permanent: true,
+                });
+            }
+            Request::DelNeigh { neigh } => {
+                self.link(&neigh.dev, "neigh.dev")?;
+                let before = self.neighs.len();
+                self.neighs
+                    .retain(|n| !(n.permanent && n.addr == neigh.addr && n.dev == neigh.dev));
+                if self.neighs.len() == before {
+                    return Err(not_found("neigh", "static neighbour"));
+                }
+            }
+            _ => return Err(ApiError::new(ErrorCode::Invalid, "", "not supported")),
         }
         Ok(Reply::Done)
     }

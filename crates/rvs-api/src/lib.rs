@@ -31,12 +31,16 @@
 mod client;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod net;
 mod types;
 pub mod validate;
 
 pub use client::{
     Client, ClientError, DEFAULT_SOCKET, MAX_LINE, SOCKET_ENV, TIMEOUT, read_message, socket_path,
     write_message,
+};
+pub use net::{
+    IfAddr, Link, LinkStats, Neigh, NeighEntry, Route, RouteEntry, format_mac, parse_mac,
 };
 pub use types::*;
 

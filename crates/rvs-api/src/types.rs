@@ -483,6 +483,53 @@ pub enum Request {
         /// The changes.
         requests: Vec<Request>,
     },
+    /// The ports with their counters (`rvsip link show`).
+    ListLinks,
+    /// Add an interface address (`rvsip addr add`).
+    AddAddr {
+        /// The address.
+        addr: crate::net::IfAddr,
+    },
+    /// Remove an interface address (`rvsip addr del`).
+    DelAddr {
+        /// The address.
+        addr: crate::net::IfAddr,
+    },
+    /// Interface addresses of one port, or of all (`rvsip addr show`).
+    ListAddrs {
+        /// Which port, or all.
+        #[serde(default)]
+        dev: Option<String>,
+    },
+    /// Add a static route (`rvsip route add`).
+    AddRoute {
+        /// The route.
+        route: crate::net::Route,
+    },
+    /// Remove a static route (`rvsip route del`).
+    DelRoute {
+        /// The route.
+        route: crate::net::Route,
+    },
+    /// The routing table (`rvsip route show`).
+    ListRoutes,
+    /// Add a static (permanent) neighbour (`rvsip neigh add`).
+    AddNeigh {
+        /// The neighbour.
+        neigh: crate::net::Neigh,
+    },
+    /// Remove a static neighbour (`rvsip neigh del`).
+    DelNeigh {
+        /// The neighbour.
+        neigh: crate::net::Neigh,
+    },
+    /// The workers' neighbour caches, of one port or all (`rvsip neigh
+    /// show`).
+    ListNeighs {
+        /// Which port, or all.
+        #[serde(default)]
+        dev: Option<String>,
+    },
 }
 
 impl Request {
@@ -496,6 +543,24 @@ impl Request {
                 | Request::GetTimeouts
                 | Request::GetLaddrs { .. }
                 | Request::Batch { .. }
+                | Request::ListLinks
+                | Request::ListAddrs { .. }
+                | Request::ListRoutes
+                | Request::ListNeighs { .. }
+        )
+    }
+
+    /// Whether this request changes the stack (addresses, routes,
+    /// neighbours) rather than the balancer.
+    pub fn is_stack_change(&self) -> bool {
+        matches!(
+            self,
+            Request::AddAddr { .. }
+                | Request::DelAddr { .. }
+                | Request::AddRoute { .. }
+                | Request::DelRoute { .. }
+                | Request::AddNeigh { .. }
+                | Request::DelNeigh { .. }
         )
     }
 }
@@ -525,6 +590,26 @@ pub enum Reply {
     Laddrs {
         /// Per service.
         services: Vec<ServiceLaddrs>,
+    },
+    /// Ports.
+    Links {
+        /// By port id.
+        links: Vec<crate::net::Link>,
+    },
+    /// Interface addresses.
+    Addrs {
+        /// In configuration order.
+        addrs: Vec<crate::net::IfAddr>,
+    },
+    /// The routing table.
+    Routes {
+        /// Connected routes first, then static ones, each in order.
+        routes: Vec<crate::net::RouteEntry>,
+    },
+    /// Neighbour-cache entries.
+    Neighs {
+        /// Per worker, sorted by port and address.
+        neighs: Vec<crate::net::NeighEntry>,
     },
 }
 

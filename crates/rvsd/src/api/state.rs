@@ -386,6 +386,18 @@ impl Desired {
             | Request::ListConnections
             | Request::GetTimeouts
             | Request::GetLaddrs { .. } => {}
+            // The stack's requests are applied to the stack configuration
+            // (`super::stack`), never here.
+            Request::ListLinks
+            | Request::AddAddr { .. }
+            | Request::DelAddr { .. }
+            | Request::ListAddrs { .. }
+            | Request::AddRoute { .. }
+            | Request::DelRoute { .. }
+            | Request::ListRoutes
+            | Request::AddNeigh { .. }
+            | Request::DelNeigh { .. }
+            | Request::ListNeighs { .. } => {}
         }
         Ok(())
     }
