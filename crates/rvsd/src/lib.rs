@@ -13,11 +13,13 @@
 //!   worker owns a reply, and the rings that pass frames between workers.
 //! - [`daemon`]: start-up (ports, TAP devices, XDP programs), and shutdown.
 //! - [`api`]: the control socket `rvsadm` talks to.
+//! - [`metrics`]: the Prometheus endpoint (`GET /metrics`).
 
 pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod metrics;
 pub mod redirect;
 pub mod shared;
 pub mod steering;

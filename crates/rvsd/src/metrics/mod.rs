@@ -1,0 +1,287 @@
+//! The Prometheus endpoint: `GET /metrics` in the OpenMetrics text format
+//! (which Prometheus scrapes natively), served by a small blocking HTTP
+//! server on its own thread.
+//!
+//! Nothing here touches the packet path. Workers publish a copy of their
+//! counters every `STATS_PERIOD_MS` (`crate::shared`); a scrape loads the
+//! latest copy of each worker (one `arc-swap` load each), sums what is
+//! per service and per real server, and encodes everything with
+//! `prometheus-client` (a [`Collector`](prometheus_client::collector::Collector)
+//! that builds the families at scrape time: [`collect::Families`]). A scrape
+//! therefore sees counters at most one stats period old.
+//!
+//! Counters are the workers' own monotonic counters (`rvsadm -Z` does not
+//! reset them: it only moves the API's baselines); rates are left to
+//! PromQL's `rate()`. The families are listed in [`collect`].
+//!
+//! ```toml
+//! [metrics]
+//! listen = "127.0.0.1:9469"   # the default; "" turns the endpoint off
+//! ```
+//!
+//! The endpoint has no authentication: keep it on loopback (the default)
+//! or a management network. With the default address, a failure to listen
+//! (no loopback in the namespace, the port taken) is logged and rvsd runs
+//! without metrics; an address set in the file must work or rvsd does not
+//! start. The address is read at start (a reload does not move it).
+
+pub mod collect;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::shared::Shared;
+
+/// The default address of the endpoint.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9469";
+
+/// The `Content-Type` of an OpenMetrics text exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Where the endpoint listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Whether the file set it (a failure to listen is then fatal).
+    pub explicit: bool,
+}
+
+impl Listen {
+    /// `[metrics] listen`: absent means the default, `""` means off.
+    pub fn parse(v: Option<&str>) -> Result<Option<Listen>, String> {
+        match v.map(str::trim) {
+            None => Ok(Some(Listen {
+                addr: DEFAULT_LISTEN.parse().map_err(|_| "bad default".to_string())?,
+                explicit: false,
+            })),
+            Some("") => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(|addr| {
+                    Some(Listen {
+                        addr,
+                        explicit: true,
+                    })
+                })
+                .map_err(|_| {
+                    format!(
+                        "`{s}` is not an ADDR:PORT (e.g. \"{DEFAULT_LISTEN}\", \"[::1]:9469\"; \"\" turns metrics off)"
+                    )
+                }),
+        }
+    }
+}
+
+/// The running endpoint; stopped by [`Server::stop`] or on drop.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a scrape needs besides the workers' counters.
+#[derive(Debug, Clone, Default)]
+pub struct Static {
+    /// Port names, by port id.
+    pub ports: Vec<String>,
+    /// The backend of each port (`af_xdp`, `af_packet`).
+    pub backends: Vec<String>,
+    /// TAP device of each port.
+    pub taps: Vec<Option<String>>,
+}
+
+impl Static {
+    /// From the resolved ports and the port specs (their TAP devices).
+    pub fn of(ports: &[crate::daemon::ResolvedPort], stack: &crate::config::StackSpec) -> Static {
+        Static {
+            ports: ports.iter().map(|p| p.name.clone()).collect(),
+            backends: ports
+                .iter()
+                .map(|p| match (p.backend, &p.xdp) {
+                    (crate::config::Backend::AfPacket, _) => "af_packet".to_string(),
+                    (crate::config::Backend::AfXdp, Some(m)) => format!("af_xdp_{m}"),
+                    (crate::config::Backend::AfXdp, None) => "af_xdp".to_string(),
+                })
+                .collect(),
+            taps: stack.ports.iter().map(|p| p.tap.clone()).collect(),
+        }
+    }
+}
+
+impl Server {
+    /// Listens on `listen` and serves scrapes from a thread. A failure to
+    /// listen is an error if the address was set in the file; with the
+    /// default address it is logged and `Ok(None)` returned.
+    pub fn start(
+        listen: Listen,
+        shared: Arc<Shared>,
+        info: Static,
+    ) -> Result<Option<Server>, String> {
+        let l = match TcpListener::bind(listen.addr) {
+            Ok(l) => l,
+            Err(e) if !listen.explicit => {
+                tracing::warn!(
+                    listen = %listen.addr,
+                    "metrics: cannot listen on the default address ({e}): metrics off \
+                     (set [metrics] listen, or \"\" to silence this)"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("metrics.listen {}: {e}", listen.addr)),
+        };
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(listen = %addr, "metrics served beyond loopback, without authentication");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let registry = collect::registry(shared, info);
+        let thread = std::thread::Builder::new()
+            .name("rvs-metrics".into())
+            .spawn(move || serve(&l, &registry, &s))
+            .map_err(|e| format!("metrics thread: {e}"))?;
+        tracing::info!(listen = %addr, "metrics listening (GET /metrics)");
+        Ok(Some(Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        }))
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the thread (within one poll period).
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// How long the accept loop sleeps between looks at the stop flag.
+const POLL: Duration = Duration::from_millis(200);
+/// How long one client may take to send its request or read the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn serve(l: &TcpListener, registry: &prometheus_client::registry::Registry, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut pfd = libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(POLL.as_millis()).unwrap_or(200);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+        if r <= 0 {
+            continue;
+        }
+        let Ok((c, _)) = l.accept() else {
+            continue;
+        };
+        // One client at a time: scrapes are rare and short. Errors are the
+        // client's (gone, too slow) and only end its connection.
+        if let Err(e) = answer(c, registry) {
+            tracing::debug!("metrics client: {e}");
+        }
+    }
+}
+
+/// Reads one request (its head) and answers it; the connection closes.
+fn answer(mut c: TcpStream, registry: &prometheus_client::registry::Registry) -> io::Result<()> {
+    c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    c.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let n = c.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
+        if head.len() > 16 * 1024 {
+            return respond(
+                &mut c,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"",
+            );
+        }
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let mut body = String::with_capacity(32 * 1024);
+            prometheus_client::encoding::text::encode(&mut body, registry)
+                .map_err(|_| io::Error::other("encoding the metrics"))?;
+            let body = if method == "HEAD" { "" } else { body.as_str() };
+            respond(&mut c, "200 OK", CONTENT_TYPE, body.as_bytes())
+        }
+        ("GET" | "HEAD", "/") => respond(
+            &mut c,
+            "200 OK",
+            "text/html; charset=utf-8",
+            b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n",
+        ),
+        ("GET" | "HEAD", _) => respond(&mut c, "404 Not Found", "text/plain", b"not found\n"),
+        _ => respond(
+            &mut c,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET /metrics\n",
+        ),
+    }
+}
+
+fn respond(c: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes())?;
+    c.write_all(body)?;
+    c.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_values() {
+        let d = Listen::parse(None).unwrap().unwrap();
+        assert_eq!(d.addr.to_string(), DEFAULT_LISTEN);
+        assert!(!d.explicit);
+        assert_eq!(Listen::parse(Some("")).unwrap(), None);
+        let v6 = Listen::parse(Some("[::1]:9000")).unwrap().unwrap();
+        assert_eq!(v6.addr.to_string(), "[::1]:9000");
+        assert!(v6.explicit);
+        let e = Listen::parse(Some("localhost")).unwrap_err();
+        assert!(e.contains("not an ADDR:PORT"), "{e}");
+    }
+}
