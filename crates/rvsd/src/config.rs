@@ -68,6 +68,9 @@
 //! [api]
 //! socket = "/run/rvs/rvsd.sock"       # "" turns the API off
 //! state = "/var/lib/rvs/state.json"   # saved running configuration
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9469"   # Prometheus /metrics; "" turns it off
 //! ```
 
 use std::collections::HashSet;
@@ -113,6 +116,18 @@ pub struct File {
     /// `[api]`.
     #[serde(default)]
     pub api: ApiSection,
+    /// `[metrics]`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: the Prometheus endpoint (see `crate::metrics`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `ADDR:PORT` to serve `/metrics` on (default `127.0.0.1:9469`; `""`
+    /// turns the endpoint off).
+    pub listen: Option<String>,
 }
 
 /// `[api]`: the control socket and the saved running configuration (see
@@ -466,6 +481,8 @@ pub struct Daemon {
     pub lb: Config,
     /// `[api]`.
     pub api: ApiSection,
+    /// `[metrics]`: where to serve `/metrics` (`None`: off).
+    pub metrics: Option<crate::metrics::Listen>,
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -534,6 +551,8 @@ impl File {
             services,
             lb,
             api: self.api.clone(),
+            metrics: crate::metrics::Listen::parse(self.metrics.listen.as_deref())
+                .map_err(|r| err("metrics.listen", r))?,
         })
     }
 

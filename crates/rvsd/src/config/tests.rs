@@ -347,7 +347,7 @@ fn bad_configs_name_the_key_and_what_was_expected() {
         ),
         (
             with("[bogus]\n"),
-            "bogus: unknown field `bogus`, expected one of `daemon`, `port`, `addr`, `route`, `neighbour`, `service`, `timeouts`, `api` (line 4)",
+            "bogus: unknown field `bogus`, expected one of `daemon`, `port`, `addr`, `route`, `neighbour`, `service`, `timeouts`, `api`, `metrics` (line 4)",
         ),
         (
             with("[daemon\n"),
