@@ -145,6 +145,13 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
         tracing::info!(services = d.services.len(), "configuration restored from the state file");
     }
     let api_services = d.services.clone();
+    if crate::api::stack::restore(&api_cfg, &mut d.stack).map_err(StartError::Io)? {
+        tracing::info!(
+            addrs = d.stack.addrs.len(),
+            routes = d.stack.routes.len(),
+            "stack restored from the state file"
+        );
+    }
     let mut ports = resolve_ports(&d.stack)?;
     let workers = d.daemon.workers;
     let cores = match &d.daemon.cores {
@@ -292,6 +299,16 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
     let mut peers = crate::redirect::peers(workers, &choice.steering, 0)
         .map_err(io_err("inter-worker wake-up eventfd".into()))?
         .into_iter();
+    api.set_backends(
+        ports
+            .iter()
+            .map(|p| match (p.backend, &p.xdp) {
+                (Backend::AfXdp, Some(m)) => format!("af_xdp ({m})"),
+                (Backend::AfXdp, None) => "af_xdp".to_string(),
+                (Backend::AfPacket, _) => "af_packet".to_string(),
+            })
+            .collect(),
+    );
     let epoch = Instant::now();
     let mut handles = Vec::new();
     for (w, qs) in queues.into_iter().enumerate() {

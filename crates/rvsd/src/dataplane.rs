@@ -422,6 +422,7 @@ impl WorkerCtx {
             if now >= next_tick {
                 self.node.on_tick(now);
                 self.shared.conns.serve(self.id, self.node.worker(), now);
+                self.shared.neighs.serve(self.id, &self.node);
                 next_tick = now.add_millis(tick_ms);
             }
             if now >= next_stats {

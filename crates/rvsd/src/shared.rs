@@ -112,6 +112,8 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Connection listings for the API, on request.
     pub conns: crate::api::counters::ConnDump,
+    /// Neighbour-cache listings for the API (`rvsip neigh show`), on request.
+    pub neighs: crate::api::stack::NeighDump,
 }
 
 impl Shared {
@@ -129,6 +131,7 @@ impl Shared {
                 .collect(),
             stop: AtomicBool::new(false),
             conns: crate::api::counters::ConnDump::new(workers),
+            neighs: crate::api::stack::NeighDump::new(workers),
         }
     }
 }

@@ -40,6 +40,7 @@
 //!   (SO_PEERCRED) and what changed.
 
 pub mod counters;
+pub mod stack;
 pub mod state;
 
 use std::collections::HashMap;
@@ -192,6 +193,8 @@ struct ServerShared {
     state: Option<PathBuf>,
     table_size: u32,
     stop: AtomicBool,
+    /// The ports' backend labels, by index (for `rvsip link show`).
+    backends: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,10 +244,15 @@ impl Server {
         stack: Arc<StackConfig>,
         table_size: u32,
     ) -> io::Result<Server> {
+        let mut desired = Desired::new(services, timeouts);
+        // A stack restored from the state file stays saved there.
+        if cfg.state.as_deref().is_some_and(stack::saved_in) {
+            desired.stack = Some(stack::SavedStack::of(&stack));
+        }
         let s = Arc::new(ServerShared {
             shared,
             inner: Mutex::new(Inner {
-                desired: Desired::new(services, timeouts),
+                desired,
                 stack,
                 zero: Totals::new(),
             }),
@@ -252,6 +260,7 @@ impl Server {
             state: cfg.state.clone(),
             table_size,
             stop: AtomicBool::new(false),
+            backends: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
         let mut path = None;
@@ -299,6 +308,12 @@ impl Server {
         self.s.shared.snapshots.publish(Arc::new(cfg), stack);
         self.s.save(&inner.desired);
         Ok(())
+    }
+
+    /// Tells the API the ports' backends (`af_xdp (native)`, by port
+    /// index), for `rvsip link show`.
+    pub fn set_backends(&self, backends: Vec<String>) {
+        *lock(&self.s.backends) = backends;
     }
 
     /// Stops the threads and removes the socket.
@@ -450,6 +465,9 @@ fn session(s: &ServerShared, stream: UnixStream) -> io::Result<()> {
 /// One line saying what a change does.
 pub fn describe(req: &Request) -> String {
     let rs = |a: &IpAddr, p: u16| SocketAddr::new(*a, p).to_string();
+    if let Some(d) = stack::describe(req) {
+        return d;
+    }
     match req {
         Request::AddService { service } => format!(
             "add service {} scheduler {}{}",
@@ -545,6 +563,36 @@ impl ServerShared {
             }),
             Request::GetLaddrs { service } => self.laddrs(service.as_ref()),
             Request::Zero { service } => self.zero(service.as_ref()),
+            Request::ListLinks => {
+                let st = Arc::clone(&lock(&self.inner).stack);
+                let backends = lock(&self.backends).clone();
+                Ok(Reply::Links {
+                    links: stack::links(&st, &self.shared, &backends),
+                })
+            }
+            Request::ListAddrs { dev } => {
+                let st = Arc::clone(&lock(&self.inner).stack);
+                let port = dev
+                    .as_deref()
+                    .map(|d| stack::port_id(&st, d, "dev"))
+                    .transpose()?;
+                Ok(Reply::Addrs {
+                    addrs: stack::addrs(&st, port),
+                })
+            }
+            Request::ListRoutes => Ok(Reply::Routes {
+                routes: stack::routes(&lock(&self.inner).stack),
+            }),
+            Request::ListNeighs { dev } => {
+                let st = Arc::clone(&lock(&self.inner).stack);
+                let port = dev
+                    .as_deref()
+                    .map(|d| stack::port_id(&st, d, "dev"))
+                    .transpose()?;
+                Ok(Reply::Neighs {
+                    neighs: stack::neighs(&st, &self.shared.neighs, port),
+                })
+            }
             _ => self.change(req),
         }
     }
@@ -552,25 +600,49 @@ impl ServerShared {
     fn change(&self, req: &Request) -> Result<Reply, ApiError> {
         let mut inner = lock(&self.inner);
         let mut scratch = inner.desired.clone();
+        // Stack changes go to a copy of the stack, the others to the
+        // balancer's desired state; what either touches is rebuilt.
+        let mut new_stack: Option<StackConfig> = None;
+        let mut lb_changed = false;
+        let mut one = |r: &Request, scratch: &mut Desired| -> Result<(), ApiError> {
+            if r.is_stack_change() {
+                let st = new_stack.get_or_insert_with(|| (*inner.stack).clone());
+                stack::apply(st, r)
+            } else {
+                lb_changed = true;
+                scratch.apply(r)
+            }
+        };
         match req {
             Request::Batch { requests } => {
                 for (i, r) in requests.iter().enumerate() {
-                    scratch.apply(r).map_err(|e| ApiError {
+                    one(r, &mut scratch).map_err(|e| ApiError {
                         field: format!("requests[{i}].{}", e.field),
                         ..e
                     })?;
                 }
             }
-            _ => scratch.apply(req)?,
+            _ => one(req, &mut scratch)?,
         }
-        let cfg = scratch.build()?;
+        let cfg = if lb_changed {
+            Arc::new(scratch.build()?)
+        } else {
+            self.shared.snapshots.load().0
+        };
+        let stack_cfg = match new_stack {
+            Some(st) => {
+                stack::check(&st)?;
+                scratch.stack = Some(stack::SavedStack::of(&st));
+                Arc::new(st)
+            }
+            None => Arc::clone(&inner.stack),
+        };
         // Baselines of what is gone go with it.
         let keep: Vec<ServiceKey> = scratch.services.iter().map(|e| e.spec.key).collect();
         inner.zero.retain(|k, _| keep.contains(k));
         inner.desired = scratch;
-        self.shared
-            .snapshots
-            .publish(Arc::new(cfg), Arc::clone(&inner.stack));
+        inner.stack = Arc::clone(&stack_cfg);
+        self.shared.snapshots.publish(cfg, stack_cfg);
         self.save(&inner.desired);
         Ok(Reply::Done)
     }

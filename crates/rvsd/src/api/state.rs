@@ -42,6 +42,9 @@ pub struct Desired {
     pub services: Vec<Entry>,
     /// Protocol timeouts.
     pub timeouts: Timeouts,
+    /// The stack as `rvsip` left it, once it changed it (saved in the state
+    /// file; `None`: the configuration file's stack rules).
+    pub stack: Option<super::stack::SavedStack>,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
@@ -259,6 +262,7 @@ impl Desired {
         Desired {
             services: services.into_iter().map(Entry::from_spec).collect(),
             timeouts,
+            stack: None,
         }
     }
 
@@ -454,6 +458,9 @@ struct Saved {
     #[serde(default)]
     icmp_timeout: Option<u32>,
     services: Vec<SavedService>,
+    /// Addresses, routes and neighbours set through `rvsip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack: Option<super::stack::SavedStack>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -504,6 +511,7 @@ impl Desired {
                     })
                 })
                 .collect(),
+            stack: self.stack.clone(),
         };
         let mut s = serde_json::to_string_pretty(&saved).unwrap_or_default();
         s.push('\n');
@@ -522,6 +530,7 @@ impl Desired {
                 .cloned()
                 .collect(),
             timeouts: self.timeouts,
+            stack: saved.stack.clone(),
         };
         let mut reqs = vec![Request::SetTimeouts {
             timeouts: saved.timeouts,
