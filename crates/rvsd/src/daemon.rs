@@ -66,6 +66,7 @@ pub struct Running {
     /// TAP device names created.
     pub taps: Vec<String>,
     api: Option<crate::api::Server>,
+    metrics: Option<crate::metrics::Server>,
 }
 
 /// A port with its MAC and MTU known.
@@ -296,6 +297,15 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
             );
         }
     }
+    let metrics = match d.metrics {
+        Some(listen) => crate::metrics::Server::start(
+            listen,
+            shared.clone(),
+            crate::metrics::Static::of(&ports, &d.stack),
+        )
+        .map_err(StartError::Io)?,
+        None => None,
+    };
     let mut peers = crate::redirect::peers(workers, &choice.steering, 0)
         .map_err(io_err("inter-worker wake-up eventfd".into()))?
         .into_iter();
@@ -357,6 +367,7 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
         ports,
         taps: tap_names,
         api: Some(api),
+        metrics,
     })
 }
 
@@ -392,6 +403,9 @@ impl Running {
     pub fn stop(mut self) -> Vec<Arc<WorkerStats>> {
         if let Some(api) = self.api.take() {
             api.stop();
+        }
+        if let Some(m) = self.metrics.take() {
+            m.stop();
         }
         self.shared.stop.store(true, Ordering::Relaxed);
         for h in self.workers {
