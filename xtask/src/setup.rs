@@ -31,6 +31,13 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // The demo's HTTP backends (one nginx per backend namespace, started
     // with a configuration of the demo's own).
     "nginx",
+    // `cargo xtask bench-e2e`: the UDP generator (trafgen), dpdk-testpmd
+    // (in dpdk-dev on Debian 12), nftables and HAProxy as peers.
+    "netsniff-ng",
+    "dpdk",
+    "dpdk-dev",
+    "nftables",
+    "haproxy",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
