@@ -143,7 +143,10 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
     let mut timeouts = d.lb.timeouts;
     if crate::api::restore(&api_cfg, &mut d.services, &mut timeouts).map_err(StartError::Io)? {
         d.lb = Config::build(d.services.clone(), timeouts).map_err(StartError::Config)?;
-        tracing::info!(services = d.services.len(), "configuration restored from the state file");
+        tracing::info!(
+            services = d.services.len(),
+            "configuration restored from the state file"
+        );
     }
     let api_services = d.services.clone();
     if crate::api::stack::restore(&api_cfg, &mut d.stack).map_err(StartError::Io)? {

@@ -482,7 +482,9 @@ impl WorkerCtx {
                 .as_ref()
                 .map(|x| x.mailbox.stats)
                 .unwrap_or_default(),
-            services: Some(crate::api::counters::ServiceCounters::of(self.node.worker())),
+            services: Some(crate::api::counters::ServiceCounters::of(
+                self.node.worker(),
+            )),
             fullnat: *self.node.worker().fullnat_counters(),
         };
         if let Some(slot) = self.shared.stats.get(usize::from(self.id)) {
