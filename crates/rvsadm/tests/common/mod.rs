@@ -167,6 +167,7 @@ pub fn fixture() -> Model {
             udp: 300,
         },
         table_size: 4096,
+        ..Model::default()
     }
 }
 
