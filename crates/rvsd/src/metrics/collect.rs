@@ -113,6 +113,12 @@ fn gauge(
     Ok(())
 }
 
+/// A gauge without labels.
+fn gauge1(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> fmt::Result {
+    let m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(m)
+}
+
 fn info(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
@@ -707,17 +713,12 @@ impl Collector for Families {
         )?;
 
         // The daemon.
-        gauge(
-            e,
-            "rvs_workers",
-            "Worker threads.",
-            [(Labels::new(), stats.len() as u64)],
-        )?;
-        gauge(
+        gauge1(e, "rvs_workers", "Worker threads.", stats.len() as u64)?;
+        gauge1(
             e,
             "rvs_services",
             "Virtual services in the configuration in force.",
-            [(Labels::new(), sv.order.len() as u64)],
+            sv.order.len() as u64,
         )?;
         info(
             e,

@@ -226,6 +226,7 @@ fn answer(mut c: TcpStream, registry: &prometheus_client::registry::Registry) ->
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 b"",
+                false,
             );
         }
     }
@@ -234,37 +235,46 @@ fn answer(mut c: TcpStream, registry: &prometheus_client::registry::Registry) ->
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
+    let head_only = method == "HEAD";
+    let (status, ctype, body): (&str, &str, std::borrow::Cow<'_, [u8]>) = match (method, path) {
         ("GET" | "HEAD", "/metrics") => {
             let mut body = String::with_capacity(32 * 1024);
             prometheus_client::encoding::text::encode(&mut body, registry)
                 .map_err(|_| io::Error::other("encoding the metrics"))?;
-            let body = if method == "HEAD" { "" } else { body.as_str() };
-            respond(&mut c, "200 OK", CONTENT_TYPE, body.as_bytes())
+            ("200 OK", CONTENT_TYPE, body.into_bytes().into())
         }
-        ("GET" | "HEAD", "/") => respond(
-            &mut c,
+        ("GET" | "HEAD", "/") => (
             "200 OK",
             "text/html; charset=utf-8",
-            b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n",
+            b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n"[..].into(),
         ),
-        ("GET" | "HEAD", _) => respond(&mut c, "404 Not Found", "text/plain", b"not found\n"),
-        _ => respond(
-            &mut c,
+        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", b"not found\n"[..].into()),
+        _ => (
             "405 Method Not Allowed",
             "text/plain",
-            b"GET /metrics\n",
+            b"GET /metrics\n"[..].into(),
         ),
-    }
+    };
+    respond(&mut c, status, ctype, &body, head_only)
 }
 
-fn respond(c: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> io::Result<()> {
+/// Writes the answer; `head_only` (HEAD) sends the head alone, with the
+/// body's length.
+fn respond(
+    c: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    body: &[u8],
+    head_only: bool,
+) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     c.write_all(head.as_bytes())?;
-    c.write_all(body)?;
+    if !head_only {
+        c.write_all(body)?;
+    }
     c.flush()
 }
 
@@ -283,5 +293,51 @@ mod tests {
         assert!(v6.explicit);
         let e = Listen::parse(Some("localhost")).unwrap_err();
         assert!(e.contains("not an ADDR:PORT"), "{e}");
+    }
+
+    fn ask(addr: SocketAddr, req: &str) -> String {
+        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// GET, HEAD, an unknown path and an unknown method; the thread stops.
+    #[test]
+    fn serves_http() {
+        use rvs_lb::config::Config;
+        use rvs_lb::stack::StackConfig;
+        let lb = Arc::new(Config::build(Vec::new(), Default::default()).unwrap());
+        let shared = Arc::new(Shared::new(1, lb, Arc::new(StackConfig::default())));
+        let listen = Listen::parse(Some("127.0.0.1:0")).unwrap().unwrap();
+        let s = Server::start(listen, shared, Static::default())
+            .unwrap()
+            .unwrap();
+        let get = ask(s.addr(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (head, body) = get.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(head.contains(CONTENT_TYPE), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(
+            body.contains("# TYPE rvs_workers gauge\nrvs_workers 1\n"),
+            "{body}"
+        );
+        assert!(body.ends_with("# EOF\n"));
+        let h = ask(s.addr(), "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            h.starts_with("HTTP/1.1 200 OK") && h.ends_with("\r\n\r\n"),
+            "{h}"
+        );
+        assert!(!h.contains("Content-Length: 0"), "{h}");
+        assert!(ask(s.addr(), "GET /x HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(ask(s.addr(), "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+        let addr = s.addr();
+        s.stop();
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
     }
 }
