@@ -776,6 +776,57 @@ mod tests {
         }
     }
 
+    /// Every metric the Grafana dashboard (`contrib/grafana/rvs.json`)
+    /// queries is one this endpoint exposes, and its queries balance their
+    /// brackets.
+    #[test]
+    fn dashboard_queries_exposed_names() {
+        let dash = include_str!("../../../../contrib/grafana/rvs.json");
+        let lb = Arc::new(Config::build(Vec::new(), Default::default()).unwrap());
+        let shared = Arc::new(Shared::new(1, lb, Arc::new(StackConfig::default())));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry(shared, Static::default()))
+            .unwrap();
+        // Sample names by family type (families without samples count).
+        let exposed: std::collections::BTreeSet<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|t| t.split_once(' '))
+            .map(|(n, k)| match k {
+                "counter" => format!("{n}_total"),
+                "info" => format!("{n}_info"),
+                _ => n.to_string(),
+            })
+            .collect();
+        let mut used = 0;
+        for line in dash.lines() {
+            let l = line.trim();
+            let Some(expr) = l
+                .strip_prefix("\"expr\": \"")
+                .or_else(|| l.strip_prefix("\"definition\": \""))
+            else {
+                continue;
+            };
+            for (a, b) in [('(', ')'), ('{', '}'), ('[', ']')] {
+                assert_eq!(expr.matches(a).count(), expr.matches(b).count(), "{expr}");
+            }
+            let mut rest = expr;
+            while let Some(i) = rest.find("rvs_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    exposed.contains(name.as_str()),
+                    "dashboard queries {name}, not exposed"
+                );
+                used += 1;
+                rest = &rest[i + name.len()..];
+            }
+        }
+        assert!(used > 40, "{used} queries");
+    }
+
     /// Two workers' counters summed per service and real server; every
     /// family once, counters ending in `_total`, HELP and TYPE present.
     #[test]
