@@ -22,7 +22,7 @@
 //!    process it started is stopped by its process id).
 
 mod lab;
-mod sys;
+pub(crate) mod sys;
 
 use anyhow::Result;
 

@@ -9,6 +9,7 @@
 //!   callgrind when valgrind is installed;
 //! - `callgrind`: only the instructions-per-packet count.
 
+mod bench_e2e;
 mod callgrind;
 mod demo;
 mod fuzz;
@@ -18,7 +19,7 @@ mod test;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench|callgrind>";
+const USAGE: &str = "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench|bench-e2e [FILTER]|callgrind>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +42,7 @@ fn main() -> Result<()> {
             callgrind::run()
         }
         Some("callgrind") => callgrind::run(),
+        Some("bench-e2e") => bench_e2e::run(args.get(1).map(String::as_str)),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
