@@ -20,9 +20,10 @@
 //! matter (the peer's, nginx's, the NAPI threads', ksoftirqd/1); then the
 //! ratios. `cargo xtask bench-e2e FILTER` runs only the cases whose name
 //! (`udp-rvsxdp`, `udp-tpmd`, `tcp-kern-close`, `tcp-hapx-keepalive`...)
-//! contains FILTER. Each case builds fresh namespaces and
+//! contains FILTER. Two rounds through every case, the best of each
+//! counts (the VM is shared: another tenant's load comes and goes). Each case builds fresh namespaces and
 //! removes them (every process in them killed); a peer that cannot run
-//! here is reported with the reason and the rest goes on. About 2.5 min.
+//! here is reported with the reason and the rest goes on. About 5 min.
 
 mod lab;
 mod peers;
@@ -40,6 +41,8 @@ use crate::run::{cargo, workspace_root};
 
 /// Seconds measured per figure.
 const SECS: u32 = 10;
+/// Rounds through every case.
+const ROUNDS: u32 = 2;
 /// Seconds of traffic before the measured window (connections created,
 /// neighbours resolved, rings filled).
 const WARMUP: Duration = Duration::from_millis(1500);
@@ -52,6 +55,9 @@ const UDP_PEERS: [Peer; 5] = [
     Peer::Nft,
 ];
 const TCP_PEERS: [Peer; 4] = [Peer::RvsXdp, Peer::Kernel, Peer::Nft, Peer::Haproxy];
+
+/// A figure, or why it could not be measured.
+type Outcome = Result<Figure, String>;
 
 /// One figure with the CPU it cost.
 #[derive(Debug, Clone)]
@@ -141,48 +147,69 @@ pub(crate) fn run(filter: Option<&str>) -> Result<()> {
             .join(" ")
     );
 
-    println!();
-    println!(
-        "== UDP: 64-byte frames, 64,512 flows (trafgen -P 1 on cpu0), delivered to the backend"
-    );
-    let mut udp = Vec::new();
-    for peer in UDP_PEERS {
-        if !wanted(&format!("udp-{}", peer.tag())) {
-            continue;
+    // The cases in rounds, each round through every peer in turn, so that
+    // a burst of load from another tenant (the VM is shared) hits one
+    // figure of a peer, not all of them; the best round of each counts.
+    let mut udp: Vec<(Peer, Vec<Outcome>)> = UDP_PEERS
+        .iter()
+        .filter(|p| wanted(&format!("udp-{}", p.tag())))
+        .map(|&p| (p, Vec::new()))
+        .collect();
+    let mut tcp: Vec<(Peer, bool, Vec<Outcome>)> = [false, true]
+        .iter()
+        .flat_map(|&close| TCP_PEERS.iter().map(move |&p| (p, close)))
+        .filter(|(p, close)| {
+            let mode = if *close { "close" } else { "keepalive" };
+            wanted(&format!("tcp-{}-{mode}", p.tag()))
+        })
+        .map(|(p, close)| (p, close, Vec::new()))
+        .collect();
+    for round in 1..=ROUNDS {
+        if !udp.is_empty() {
+            println!();
+            println!(
+                "== UDP, round {round}/{ROUNDS}: 64-byte frames, 64,512 flows (trafgen -P 1 on cpu0), delivered to the backend"
+            );
         }
-        check_interrupted()?;
-        let r = match missing_tool(peer, false) {
-            Some(t) => Err(format!("{t} is not installed")),
-            None => udp_case(peer, &tmp, &rvsd_bin, &drop_prog).map_err(|e| format!("{e:#}")),
-        };
-        check_interrupted()?;
-        print_row(peer.label(), &r, "Mpps");
-        udp.push((peer, r));
-    }
-
-    println!();
-    println!("== HTTP: wrk -t1 -c50 (cpu0) to nginx, 1 worker (cpu1), through the middle (cpu1)");
-    let mut tcp = Vec::new();
-    for close in [false, true] {
-        for peer in TCP_PEERS {
-            let mode = if close { "close" } else { "keepalive" };
-            if !wanted(&format!("tcp-{}-{mode}", peer.tag())) {
-                continue;
-            }
+        for (peer, results) in &mut udp {
             check_interrupted()?;
-            let r = match missing_tool(peer, true) {
+            let r = match missing_tool(*peer, false) {
                 Some(t) => Err(format!("{t} is not installed")),
-                None => tcp_case(peer, &tmp, &rvsd_bin, close).map_err(|e| format!("{e:#}")),
+                None => udp_case(*peer, &tmp, &rvsd_bin, &drop_prog).map_err(|e| format!("{e:#}")),
             };
             check_interrupted()?;
-            let label = format!(
-                "{} {}",
-                peer.label(),
-                if close { "(close)" } else { "(keep-alive)" }
-            );
-            print_row(&label, &r, "k req/s");
-            tcp.push((peer, close, r));
+            print_row(peer.label(), &r, "Mpps");
+            results.push(r);
         }
+        if !tcp.is_empty() {
+            println!();
+            println!(
+                "== HTTP, round {round}/{ROUNDS}: wrk -t1 -c50 (cpu0) to nginx, 1 worker (cpu1), through the middle (cpu1)"
+            );
+        }
+        for (peer, close, results) in &mut tcp {
+            check_interrupted()?;
+            let r = match missing_tool(*peer, true) {
+                Some(t) => Err(format!("{t} is not installed")),
+                None => tcp_case(*peer, &tmp, &rvsd_bin, *close).map_err(|e| format!("{e:#}")),
+            };
+            check_interrupted()?;
+            print_row(&tcp_label(*peer, *close), &r, "k req/s");
+            results.push(r);
+        }
+    }
+
+    // The best round of each.
+    let udp: Vec<(Peer, Outcome)> = udp.into_iter().map(|(p, r)| (p, best(r))).collect();
+    let tcp: Vec<(Peer, bool, Outcome)> =
+        tcp.into_iter().map(|(p, c, r)| (p, c, best(r))).collect();
+    println!();
+    println!("== the best of {ROUNDS} rounds");
+    for (peer, r) in &udp {
+        print_row(&format!("UDP {}", peer.label()), r, "Mpps");
+    }
+    for (peer, close, r) in &tcp {
+        print_row(&format!("HTTP {}", tcp_label(*peer, *close)), r, "k req/s");
     }
 
     summary(&udp, &tcp);
@@ -194,7 +221,31 @@ pub(crate) fn run(filter: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn print_row(label: &str, r: &Result<Figure, String>, unit: &str) {
+fn tcp_label(peer: Peer, close: bool) -> String {
+    format!(
+        "{} {}",
+        peer.label(),
+        if close { "(close)" } else { "(keep-alive)" }
+    )
+}
+
+/// The round with the highest rate (or the first failure when none
+/// succeeded).
+fn best(results: Vec<Outcome>) -> Outcome {
+    let mut best: Option<Outcome> = None;
+    for r in results {
+        best = match (best, r) {
+            (None, r) => Some(r),
+            (Some(Ok(b)), Ok(f)) => Some(Ok(if f.rate > b.rate { f } else { b })),
+            (Some(Ok(b)), Err(_)) => Some(Ok(b)),
+            (Some(Err(_)), Ok(f)) => Some(Ok(f)),
+            (Some(Err(e)), Err(_)) => Some(Err(e)),
+        };
+    }
+    best.unwrap_or_else(|| Err("not run".into()))
+}
+
+fn print_row(label: &str, r: &Outcome, unit: &str) {
     match r {
         Ok(f) => {
             let (rate, offered) = if unit == "Mpps" {
@@ -386,7 +437,7 @@ fn tcp_case(peer: Peer, tmp: &TempDir, rvsd_bin: &str, close: bool) -> Result<Fi
     })
 }
 
-fn summary(udp: &[(Peer, Result<Figure, String>)], tcp: &[(Peer, bool, Result<Figure, String>)]) {
+fn summary(udp: &[(Peer, Outcome)], tcp: &[(Peer, bool, Outcome)]) {
     let u = |p: Peer| {
         udp.iter()
             .find(|x| x.0 == p)
