@@ -68,6 +68,8 @@
 //! [api]
 //! socket = "/run/rvs/rvsd.sock"       # "" turns the API off
 //! state = "/var/lib/rvs/state.json"   # saved running configuration
+//! http_listen = ""                    # HTTP/JSON API on loopback, off by default
+//! http_token_file = ""                # its bearer token (required with it)
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9469"   # Prometheus /metrics; "" turns it off
@@ -140,6 +142,12 @@ pub struct ApiSection {
     /// State file the running configuration is saved to on every change and
     /// restored from at start (default: none).
     pub state: Option<String>,
+    /// Loopback `ADDR:PORT` of the HTTP/JSON API (default off; see
+    /// `crate::api::http`).
+    pub http_listen: Option<String>,
+    /// File holding the HTTP API's bearer token (required with
+    /// `http_listen`).
+    pub http_token_file: Option<String>,
 }
 
 /// `[daemon]`.
@@ -545,6 +553,7 @@ impl File {
         let timeouts =
             timeouts(&self.timeouts, Timeouts::default()).map_err(|e| prefix("timeouts", e))?;
         let lb = Config::build(services.clone(), timeouts).map_err(translate)?;
+        crate::api::http::check(&self.api).map_err(|(f, r)| err(f, r))?;
         Ok(Daemon {
             daemon,
             stack,

@@ -40,6 +40,7 @@
 //!   (SO_PEERCRED) and what changed.
 
 pub mod counters;
+pub mod http;
 pub mod stack;
 pub mod state;
 
@@ -86,6 +87,10 @@ pub struct ApiConfig {
     pub explicit: bool,
     /// The state file.
     pub state: Option<PathBuf>,
+    /// `[api] http_listen` (see [`http`]; `None` or `""`: off).
+    pub http_listen: Option<String>,
+    /// `[api] http_token_file`.
+    pub http_token_file: Option<PathBuf>,
 }
 
 impl ApiConfig {
@@ -104,6 +109,8 @@ impl ApiConfig {
                 .as_deref()
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
+            http_listen: s.http_listen.clone(),
+            http_token_file: http::token_path(s),
         }
     }
 }
@@ -206,6 +213,7 @@ pub struct Server {
     s: Arc<ServerShared>,
     path: Option<PathBuf>,
     threads: Vec<JoinHandle<()>>,
+    http: Option<http::Endpoint>,
 }
 
 impl std::fmt::Debug for Server {
@@ -277,6 +285,11 @@ impl Server {
             );
             tracing::info!(socket = %p.display(), "API listening");
         }
+        let http = match cfg.http_listen.as_deref() {
+            Some(l) => http::Endpoint::start(l, cfg.http_token_file.as_deref(), &s)
+                .map_err(io::Error::other)?,
+            None => None,
+        };
         let s2 = Arc::clone(&s);
         threads.push(
             std::thread::Builder::new()
@@ -289,7 +302,12 @@ impl Server {
         {
             tracing::warn!(state = %st.display(), "cannot save the configuration: {e}");
         }
-        Ok(Server { s, path, threads })
+        Ok(Server {
+            s,
+            path,
+            threads,
+            http,
+        })
     }
 
     /// SIGHUP: the file's services, timeouts and stack replace the running
@@ -316,9 +334,17 @@ impl Server {
         *lock(&self.s.backends) = backends;
     }
 
+    /// Where the HTTP API listens, if it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(http::Endpoint::addr)
+    }
+
     /// Stops the threads and removes the socket.
     pub fn stop(mut self) {
         self.s.stop.store(true, Ordering::Release);
+        if let Some(h) = self.http.take() {
+            h.stop();
+        }
         if let Some(p) = &self.path {
             let _ = UnixStream::connect(p);
         }
