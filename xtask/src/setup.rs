@@ -38,6 +38,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "dpdk-dev",
     "nftables",
     "haproxy",
+    // rvsd's metrics test reads /metrics with the reference OpenMetrics
+    // parser; the HTTP API test checks its OpenAPI schema with jsonschema.
+    "python3-prometheus-client",
+    "python3-jsonschema",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
