@@ -266,17 +266,17 @@ fn print_row(label: &str, r: &Outcome, unit: &str) {
             };
             let per_unit = if unit == "Mpps" { "packet" } else { "request" };
             println!(
-                "   {label:<48} {rate:>7.3} {unit}{offered}   {}   cpu1 {per:.2} µs/{per_unit}",
+                "   {label:<60} {rate:>7.3} {unit}{offered}   {}   cpu1 {per:.2} µs/{per_unit}",
                 cpu_text(&f.cpu)
             );
             if !f.threads.is_empty() {
-                println!("   {:<48} threads (% of one CPU): {}", "", f.threads);
+                println!("        threads (% of one CPU): {}", f.threads);
             }
             if !f.note.is_empty() {
-                println!("   {:<48} {}", "", f.note);
+                println!("        {}", f.note);
             }
         }
-        Err(e) => println!("   {label:<48} NOT MEASURED: {e}"),
+        Err(e) => println!("   {label:<60} NOT MEASURED: {e}"),
     }
 }
 
