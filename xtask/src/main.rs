@@ -19,7 +19,8 @@ mod test;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench|bench-e2e [FILTER]|callgrind>";
+const USAGE: &str =
+    "usage: cargo xtask <setup|test|demo|fuzz [SECONDS]|bench|bench-e2e [FILTER]|callgrind>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
