@@ -28,164 +28,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use common::{Netns, TIMEOUT, Veth, VethEnd, mac_str, sh, unique};
+use common::harness::{API_OFF, OneShotServer as Server, Rvsd, TempFile, Topo};
+use common::{Netns, TIMEOUT, unique};
 
 const VIP: &str = "10.0.0.100";
 const LADDR: &str = "10.0.9.1";
 const REQUESTS: u16 = 40;
 const KERNEL_REQUESTS: u16 = 12;
-
-/// An HTTP server thread in a namespace; stopped on drop.
-struct Server {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(ns: &Netns, name: &'static str, port: u16) -> Server {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = stop.clone();
-        let thread = ns.spawn(move || {
-            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
-            l.set_nonblocking(true).expect("nonblocking");
-            tx.send(()).expect("ready");
-            while !s.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((mut c, peer)) => {
-                        c.set_nonblocking(false).ok();
-                        c.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                        let mut buf = [0u8; 2048];
-                        let _ = c.read(&mut buf);
-                        let body = format!("{name} {}\n", peer.ip());
-                        let _ = write!(
-                            c,
-                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-        rx.recv_timeout(TIMEOUT).expect("server ready");
-        Server {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// rvsd as a child process; killed on drop if still running.
-struct Rvsd {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Rvsd {
-    fn start(ns: &Netns, config: &str) -> Rvsd {
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.name,
-                env!("CARGO_BIN_EXE_rvsd"),
-                "--config",
-                config,
-            ])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rvsd");
-        let mut r = Rvsd {
-            child,
-            log: Arc::new(Mutex::new(String::new())),
-        };
-        let stderr = r.child.stderr.take().expect("stderr");
-        let log = r.log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !r.log().contains("rvsd started") {
-            if let Ok(Some(st)) = r.child.try_wait() {
-                panic!("rvsd exited with {st}:\n{}", r.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rvsd did not start:\n{}",
-                r.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then the exit code (bounded wait).
-    fn terminate(&mut self) -> Option<i32> {
-        // SAFETY: signalling our own child (`ip netns exec` execs rvsd).
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                thread::sleep(Duration::from_millis(50));
-                return st.code();
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Rvsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Deletes a file on drop.
-struct TempFile(String);
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn offloads_off(ns: &Netns, dev: &str) {
-    ns.sh(&[
-        "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-    ]);
-}
 
 /// The `key=value` fields of the log lines containing `what`, by worker.
 fn counters(log: &str, what: &str) -> HashMap<u64, HashMap<String, u64>> {
@@ -227,55 +77,6 @@ fn curl(client: &Netns, url: &str, local_port: u16) -> Result<String, String> {
     }
 }
 
-/// A veth pair like `Veth::new`, with `queues` RX and TX queues on both
-/// ends (AF_XDP worker `k` binds queue `k`).
-fn veth_mq(ns_a: &Netns, mac_a: [u8; 6], ns_b: &Netns, mac_b: [u8; 6], queues: u16) -> Veth {
-    let a = VethEnd {
-        name: unique("va"),
-        ns: ns_a.name.clone(),
-        mac: mac_a,
-    };
-    let b = VethEnd {
-        name: unique("vb"),
-        ns: ns_b.name.clone(),
-        mac: mac_b,
-    };
-    let (ma, mb, q) = (mac_str(mac_a), mac_str(mac_b), queues.to_string());
-    sh(
-        "ip",
-        &[
-            "link",
-            "add",
-            &a.name,
-            "address",
-            &ma,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "netns",
-            &a.ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b.name,
-            "address",
-            &mb,
-            "numtxqueues",
-            &q,
-            "numrxqueues",
-            &q,
-            "netns",
-            &b.ns,
-        ],
-    );
-    let veth = Veth { a, b };
-    ns_a.ip(&["link", "set", &veth.a.name, "up"]);
-    ns_b.ip(&["link", "set", &veth.b.name, "up"]);
-    veth
-}
-
 #[test]
 fn two_workers_af_packet_fanout_fullnat() {
     run("af_packet");
@@ -287,31 +88,10 @@ fn two_workers_af_xdp_two_queues_fullnat() {
 }
 
 fn run(backend: &str) {
-    let client = Netns::new("cl");
-    let lb = Netns::new("lb");
-    let b1 = Netns::new("b1");
-    let b2 = Netns::new("b2");
-    for ns in [&client, &lb, &b1, &b2] {
-        ns.disable_ipv6();
-    }
-    let mac = |n: u8| [0x02, 0x52, 0x56, 0x53, 0x01, n];
-    let c = veth_mq(&client, mac(1), &lb, mac(2), 2);
-    let v1 = veth_mq(&b1, mac(3), &lb, mac(4), 2);
-    let v2 = veth_mq(&b2, mac(5), &lb, mac(6), 2);
-    client.ip(&["addr", "add", "10.0.0.2/24", "dev", &c.a.name]);
-    client.ip(&["route", "add", "default", "via", "10.0.0.1"]);
-    b1.ip(&["addr", "add", "10.0.1.2/24", "dev", &v1.a.name]);
-    b1.ip(&["route", "add", "default", "via", "10.0.1.1"]);
-    b2.ip(&["addr", "add", "10.0.2.2/24", "dev", &v2.a.name]);
-    b2.ip(&["route", "add", "default", "via", "10.0.2.1"]);
-    offloads_off(&client, &c.a.name);
-    offloads_off(&b1, &v1.a.name);
-    offloads_off(&b2, &v2.a.name);
-    for dev in [&c.b.name, &v1.b.name, &v2.b.name] {
-        offloads_off(&lb, dev);
-    }
-    let _s1 = Server::start(&b1, "b1", 80);
-    let _s2 = Server::start(&b2, "b2", 80);
+    let topo = Topo::with_queues(2, false, 2);
+    let (client, lb) = (&topo.client, &topo.lb);
+    let _s1 = Server::start(&topo.backends[0], "b1", 80);
+    let _s2 = Server::start(&topo.backends[1], "b2", 80);
 
     let tap = unique("tp");
     let xdp = if backend == "af_xdp" {
@@ -319,41 +99,11 @@ fn run(backend: &str) {
     } else {
         ""
     };
-    let config = format!(
-        r#"
-[daemon]
-workers = 2
-cores = [0, 1]
-tick_ms = 10
-
-[api]
-socket = ""
-
-[[port]]
-name = "{p0}"
-backend = "{backend}"
-{xdp}tap = "{tap}"
-
-[[port]]
-name = "{p1}"
-backend = "{backend}"
-{xdp}
-[[port]]
-name = "{p2}"
-backend = "{backend}"
-{xdp}
-[[addr]]
-addr = "10.0.0.1/24"
-port = "{p0}"
-
-[[addr]]
-addr = "10.0.1.1/24"
-port = "{p1}"
-
-[[addr]]
-addr = "10.0.2.1/24"
-port = "{p2}"
-
+    let config = String::from(API_OFF)
+        + "[daemon]\nworkers = 2\ncores = [0, 1]\ntick_ms = 10\n\n"
+        + &topo.ports_config(backend, xdp, Some(&tap))
+        + &format!(
+            r#"
 [[service]]
 proto = "tcp"
 vip = "{VIP}"
@@ -366,27 +116,24 @@ mode = "fullnat"
 [[service.real]]
 addr = "10.0.2.2"
 mode = "fullnat"
-"#,
-        p0 = c.b.name,
-        p1 = v1.b.name,
-        p2 = v2.b.name,
-    );
-    let path = TempFile(format!("/tmp/rvsd-e2e-{}.toml", unique("wk")));
+"#
+        );
+    let path = TempFile::new("toml");
     std::fs::write(&path.0, &config).unwrap();
 
-    let mut rvsd = Rvsd::start(&lb, &path.0);
+    let mut rvsd = Rvsd::start(lb, &path.0);
     assert!(
         rvsd.log().contains("steering=\"port-partition\""),
         "two AF_PACKET workers use the port partition:\n{}",
         rvsd.log()
     );
     lb.ip(&["addr", "add", "10.0.0.1/24", "dev", &tap]);
-    let _kernel_server = Server::start(&lb, "lb-kernel", 8080);
+    let _kernel_server = Server::start(lb, "lb-kernel", 8080);
 
     // Distinct client source ports: distinct 5-tuples for the fanout hash.
     let mut seen = Vec::new();
     for i in 0..REQUESTS {
-        match curl(&client, &format!("http://{VIP}/"), 31000 + i) {
+        match curl(client, &format!("http://{VIP}/"), 31000 + i) {
             Ok(body) => seen.push(body),
             Err(e) => panic!("request {i} failed: {e}\nrvsd log:\n{}", rvsd.log()),
         }
@@ -407,7 +154,7 @@ mode = "fullnat"
     // The exception path from either worker: the kernel behind the TAP
     // (served by worker 0) answers every connection.
     for i in 0..KERNEL_REQUESTS {
-        match curl(&client, "http://10.0.0.1:8080/", 32000 + i) {
+        match curl(client, "http://10.0.0.1:8080/", 32000 + i) {
             Ok(body) => assert_eq!(body, "lb-kernel 10.0.0.2"),
             Err(e) => panic!("kernel request {i} failed: {e}\nrvsd log:\n{}", rvsd.log()),
         }

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Netns, TIMEOUT, Veth, sh, unique};
+use std::path::PathBuf;
+
+use super::{Netns, TIMEOUT, Veth, VethEnd, mac_str, run_with_timeout, sh, unique};
 
 /// The `[api]` section of every test configuration: no control socket
 /// (tests run side by side and must not take the default path).
@@ -81,6 +83,19 @@ pub(crate) struct Topo {
 
 impl Topo {
     pub(crate) fn new(backends: usize, ipv6: bool) -> Topo {
+        Topo::with_queues(backends, ipv6, 1)
+    }
+
+    /// Like [`Topo::new`], every veth with `queues` RX and TX queues on
+    /// both ends (AF_XDP worker `k` binds queue `k`).
+    pub(crate) fn with_queues(backends: usize, ipv6: bool, queues: u16) -> Topo {
+        let pair = |a: &Netns, ma, b: &Netns, mb| {
+            if queues == 1 {
+                Veth::new(a, ma, b, mb)
+            } else {
+                veth_mq(a, ma, b, mb, queues)
+            }
+        };
         let client = Netns::new("cl");
         let lb = Netns::new("lb");
         let bs: Vec<Netns> = (1..=backends)
@@ -91,13 +106,13 @@ impl Topo {
                 ns.disable_ipv6();
             }
         }
-        let c = Veth::new(&client, mac(0, 1), &lb, mac(0, 2));
+        let c = pair(&client, mac(0, 1), &lb, mac(0, 2));
         let v: Vec<Veth> = bs
             .iter()
             .enumerate()
             .map(|(i, b)| {
                 let n = u8::try_from(i + 1).unwrap();
-                Veth::new(b, mac(n, 1), &lb, mac(n, 2))
+                pair(b, mac(n, 1), &lb, mac(n, 2))
             })
             .collect();
         client.ip(&["addr", "add", "10.0.0.2/24", "dev", &c.a.name]);
@@ -174,13 +189,26 @@ impl Topo {
         } else {
             ""
         };
-        let mut s = String::from(API_OFF) + "[daemon]\nworkers = 1\ntick_ms = 10\n\n";
+        String::from(API_OFF)
+            + "[daemon]\nworkers = 1\ntick_ms = 10\n\n"
+            + &self.ports_config(backend, xdp, None)
+    }
+
+    /// The `[[port]]` and `[[addr]]` sections for this topology on
+    /// `backend`; `xdp` is put verbatim in every port (an `xdp_mode` line
+    /// or nothing), `tap` names the TAP of the client port.
+    pub(crate) fn ports_config(&self, backend: &str, xdp: &str, tap: Option<&str>) -> String {
+        let mut s = String::new();
         let ports: Vec<&str> = std::iter::once(self.c.b.name.as_str())
             .chain(self.v.iter().map(|v| v.b.name.as_str()))
             .collect();
-        for p in &ports {
+        for (i, p) in ports.iter().enumerate() {
+            let tap = match tap {
+                Some(t) if i == 0 => format!("tap = \"{t}\"\n"),
+                _ => String::new(),
+            };
             s.push_str(&format!(
-                "[[port]]\nname = \"{p}\"\nbackend = \"{backend}\"\n{xdp}\n"
+                "[[port]]\nname = \"{p}\"\nbackend = \"{backend}\"\n{xdp}{tap}\n"
             ));
         }
         for (i, p) in ports.iter().enumerate() {
@@ -301,6 +329,24 @@ impl Rvsd {
 
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit code (bounded wait; `None` if still running).
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
+        // SAFETY: signalling our own child (`ip netns exec` execs rvsd, so
+        // this is rvsd's pid).
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                thread::sleep(Duration::from_millis(50));
+                return st.code();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether the process is still running.
@@ -527,6 +573,58 @@ fn serve(mut c: TcpStream, peer: SocketAddr, name: &str, stop: &AtomicBool, reqs
 }
 
 impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An HTTP/1.0 server in a namespace on `0.0.0.0:port`, one request per
+/// connection, closed after the answer `NAME PEER-ADDRESS\n`. Stopped on
+/// drop.
+pub(crate) struct OneShotServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl OneShotServer {
+    pub(crate) fn start(ns: &Netns, name: &'static str, port: u16) -> OneShotServer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = stop.clone();
+        let thread = ns.spawn(move || {
+            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
+            l.set_nonblocking(true).expect("nonblocking");
+            tx.send(()).expect("ready");
+            while !s.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut c, peer)) => {
+                        c.set_nonblocking(false).ok();
+                        c.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                        let mut buf = [0u8; 2048];
+                        let _ = c.read(&mut buf);
+                        let body = format!("{name} {}\n", peer.ip());
+                        let _ = write!(
+                            c,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        rx.recv_timeout(TIMEOUT).expect("server ready");
+        OneShotServer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for OneShotServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -780,6 +878,89 @@ pub(crate) fn wrk_summary(out: &str) -> (u64, u64, u64) {
         }
     }
     (requests, non2xx, errors)
+}
+
+/// A veth pair like `Veth::new`, with `queues` RX and TX queues on both
+/// ends (AF_XDP worker `k` binds queue `k`).
+pub(crate) fn veth_mq(
+    ns_a: &Netns,
+    mac_a: [u8; 6],
+    ns_b: &Netns,
+    mac_b: [u8; 6],
+    queues: u16,
+) -> Veth {
+    let a = VethEnd {
+        name: unique("va"),
+        ns: ns_a.name.clone(),
+        mac: mac_a,
+    };
+    let b = VethEnd {
+        name: unique("vb"),
+        ns: ns_b.name.clone(),
+        mac: mac_b,
+    };
+    let (ma, mb, q) = (mac_str(mac_a), mac_str(mac_b), queues.to_string());
+    sh(
+        "ip",
+        &[
+            "link",
+            "add",
+            &a.name,
+            "address",
+            &ma,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            &a.ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b.name,
+            "address",
+            &mb,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            &b.ns,
+        ],
+    );
+    let veth = Veth { a, b };
+    ns_a.ip(&["link", "set", &veth.a.name, "up"]);
+    ns_b.ip(&["link", "set", &veth.b.name, "up"]);
+    veth
+}
+
+/// A binary of the workspace beside rvsd's (`rvsadm`, `rvsip`), built
+/// first when run under cargo.
+pub(crate) fn sibling_bin(name: &str) -> PathBuf {
+    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsd"));
+    let bin = rvsd.with_file_name(name);
+    if let Ok(cargo) = std::env::var("CARGO") {
+        let profile = rvsd
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", name, "--bin", name]);
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(300))
+            .unwrap_or_else(|e| panic!("build {name}: {e}"));
+        assert!(
+            out.status.success(),
+            "building {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(bin.exists(), "{} not built", bin.display());
+    bin
 }
 
 /// Runs `sh` with `args` (re-exported for the tests).
