@@ -18,32 +18,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::harness::{API_OFF, HttpServer, Rvsd, TempFile, Topo, curl};
+use common::harness::{API_OFF, HttpServer, Rvsd, TempFile, Topo, curl, sibling_bin};
 use common::{TIMEOUT, run_with_timeout, unique};
 
 const VIP: &str = "10.0.0.100";
 const TOKEN: &str = "e2e-token-0123456789abcdef";
-
-/// The rvsadm binary beside rvsd's (built first when run under cargo).
-fn rvsadm_bin() -> PathBuf {
-    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsd"));
-    let bin = rvsd.with_file_name("rvsadm");
-    if let Ok(cargo) = std::env::var("CARGO") {
-        let release = rvsd
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|p| p == "release");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "rvsadm", "--bin", "rvsadm"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let out = run_with_timeout(&mut cmd, Duration::from_secs(300)).expect("build rvsadm");
-        assert!(out.status.success(), "building rvsadm");
-    }
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
-}
 
 fn rvsadm_list(bin: &PathBuf, socket: &str) -> String {
     let out = run_with_timeout(
@@ -120,7 +99,7 @@ fn http_api_drives_rvsd() {
     let path = TempFile::new("toml");
     let mut rvsd = Rvsd::start_with(&t.lb, &path, &config);
     t.warm_up(&mut rvsd, false);
-    let adm = rvsadm_bin();
+    let adm = sibling_bin("rvsadm");
     let empty = rvsadm_list(&adm, &socket);
     assert_eq!(empty.lines().count(), 3, "{empty}");
     let url = format!("http://{listen}/v1/request");

@@ -14,150 +14,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Netns, TIMEOUT, Veth, run_with_timeout, unique};
+use common::harness::{OneShotServer as Server, Rvsd, Topo, sibling_bin};
+use common::{Netns, TIMEOUT, unique};
 
 const VIP: &str = "10.0.0.100";
 const LADDR: &str = "10.0.9.1";
 const REQUESTS: usize = 10;
-
-/// An HTTP server thread in a namespace; stopped on drop.
-struct Server {
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(ns: &Netns, name: &'static str, port: u16) -> Server {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = stop.clone();
-        let thread = ns.spawn(move || {
-            let l = TcpListener::bind(("0.0.0.0", port)).expect("bind");
-            l.set_nonblocking(true).expect("nonblocking");
-            tx.send(()).expect("ready");
-            while !s.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((mut c, peer)) => {
-                        c.set_nonblocking(false).ok();
-                        c.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                        let mut buf = [0u8; 2048];
-                        let _ = c.read(&mut buf);
-                        let body = format!("{name} {}\n", peer.ip());
-                        let _ = write!(
-                            c,
-                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        rx.recv_timeout(TIMEOUT).expect("server ready");
-        Server {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// rvsd as a child process; killed on drop if still running.
-struct Rvsd {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Rvsd {
-    fn start(ns: &Netns, config: &str) -> Rvsd {
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.name,
-                env!("CARGO_BIN_EXE_rvsd"),
-                "--config",
-                config,
-            ])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rvsd");
-        let mut r = Rvsd {
-            child,
-            log: Arc::new(Mutex::new(String::new())),
-        };
-        let stderr = r.child.stderr.take().expect("stderr");
-        let log = r.log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = log.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !r.log().contains("rvsd started") {
-            if let Ok(Some(st)) = r.child.try_wait() {
-                panic!("rvsd exited with {st}:\n{}", r.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rvsd did not start:\n{}",
-                r.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        r
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then the exit code (bounded wait).
-    fn terminate(&mut self) -> Option<i32> {
-        // SAFETY: signalling our own child (`ip netns exec` execs rvsd).
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                thread::sleep(Duration::from_millis(50));
-                return st.code();
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Rvsd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Deletes files on drop.
 struct TempFiles(Vec<String>);
@@ -167,38 +35,6 @@ impl Drop for TempFiles {
             let _ = std::fs::remove_file(f);
         }
     }
-}
-
-fn offloads_off(ns: &Netns, dev: &str) {
-    ns.sh(&[
-        "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-    ]);
-}
-
-/// The rvsadm binary beside rvsd's (built first when run under cargo).
-fn rvsadm_bin() -> PathBuf {
-    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsd"));
-    let bin = rvsd.with_file_name("rvsadm");
-    if let Ok(cargo) = std::env::var("CARGO") {
-        let profile = rvsd
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "rvsadm", "--bin", "rvsadm"]);
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        let out = run_with_timeout(&mut cmd, Duration::from_secs(300)).expect("build rvsadm");
-        assert!(
-            out.status.success(),
-            "building rvsadm: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
 }
 
 struct Adm {
@@ -330,78 +166,23 @@ fn if_counter(ns: &Netns, dev: &str, what: &str) -> u64 {
 
 #[test]
 fn rvsadm_drives_rvsd() {
-    let client = Netns::new("cl");
-    let lb = Netns::new("lb");
-    let b1 = Netns::new("b1");
-    let b2 = Netns::new("b2");
-    for ns in [&client, &lb, &b1, &b2] {
-        ns.disable_ipv6();
-    }
-    let mac = |n: u8| [0x02, 0x52, 0x56, 0x54, 0x00, n];
-    let c = Veth::new(&client, mac(1), &lb, mac(2));
-    let v1 = Veth::new(&b1, mac(3), &lb, mac(4));
-    let v2 = Veth::new(&b2, mac(5), &lb, mac(6));
-    client.ip(&["addr", "add", "10.0.0.2/24", "dev", &c.a.name]);
-    client.ip(&["route", "add", "default", "via", "10.0.0.1"]);
-    b1.ip(&["addr", "add", "10.0.1.2/24", "dev", &v1.a.name]);
-    b1.ip(&["route", "add", "default", "via", "10.0.1.1"]);
-    b2.ip(&["addr", "add", "10.0.2.2/24", "dev", &v2.a.name]);
-    b2.ip(&["route", "add", "default", "via", "10.0.2.1"]);
-    offloads_off(&client, &c.a.name);
-    offloads_off(&b1, &v1.a.name);
-    offloads_off(&b2, &v2.a.name);
-    for dev in [&c.b.name, &v1.b.name, &v2.b.name] {
-        offloads_off(&lb, dev);
-    }
-    let _s1 = Server::start(&b1, "b1", 80);
-    let _s2 = Server::start(&b2, "b2", 80);
+    let topo = Topo::new(2, false);
+    let (client, lb, c) = (&topo.client, &topo.lb, &topo.c);
+    let _s1 = Server::start(&topo.backends[0], "b1", 80);
+    let _s2 = Server::start(&topo.backends[1], "b2", 80);
 
     let tag = unique("adm");
     let socket = format!("/tmp/rvs-e2e-{tag}/rvsd.sock");
     let state = format!("/tmp/rvs-e2e-{tag}/state.json");
     let path = format!("/tmp/rvsd-e2e-{tag}.toml");
     let _files = TempFiles(vec![path.clone(), state.clone(), socket.clone()]);
-    let config = format!(
-        r#"
-[daemon]
-workers = 1
-
-[[port]]
-name = "{p0}"
-backend = "af_packet"
-
-[[port]]
-name = "{p1}"
-backend = "af_packet"
-
-[[port]]
-name = "{p2}"
-backend = "af_packet"
-
-[[addr]]
-addr = "10.0.0.1/24"
-port = "{p0}"
-
-[[addr]]
-addr = "10.0.1.1/24"
-port = "{p1}"
-
-[[addr]]
-addr = "10.0.2.1/24"
-port = "{p2}"
-
-[api]
-socket = "{socket}"
-state = "{state}"
-"#,
-        p0 = c.b.name,
-        p1 = v1.b.name,
-        p2 = v2.b.name,
-    );
+    let config = String::from("[daemon]\nworkers = 1\n\n")
+        + &topo.ports_config("af_packet", "", None)
+        + &format!("[api]\nsocket = \"{socket}\"\nstate = \"{state}\"\n");
     std::fs::write(&path, &config).unwrap();
-    let mut rvsd = Rvsd::start(&lb, &path);
+    let mut rvsd = Rvsd::start(lb, &path);
     let adm = Adm {
-        bin: rvsadm_bin(),
+        bin: sibling_bin("rvsadm"),
         socket: socket.clone(),
     };
     // The socket is the owner's only.
@@ -425,14 +206,14 @@ state = "{state}"
     assert!(laddrs.contains(LADDR), "{laddrs}");
 
     // Traffic through the VIP, counted at the client's interface.
-    let tx0 = if_counter(&client, &c.a.name, "tx_packets");
-    let rx0 = if_counter(&client, &c.a.name, "rx_packets");
+    let tx0 = if_counter(client, &c.a.name, "tx_packets");
+    let rx0 = if_counter(client, &c.a.name, "rx_packets");
     let mut seen = Vec::new();
     for _ in 0..REQUESTS {
-        seen.push(curl(&client));
+        seen.push(curl(client));
     }
-    let sent = if_counter(&client, &c.a.name, "tx_packets") - tx0;
-    let received = if_counter(&client, &c.a.name, "rx_packets") - rx0;
+    let sent = if_counter(client, &c.a.name, "tx_packets") - tx0;
+    let received = if_counter(client, &c.a.name, "rx_packets") - rx0;
     let n1 = seen.iter().filter(|s| *s == &format!("b1 {LADDR}")).count();
     let n2 = seen.iter().filter(|s| *s == &format!("b2 {LADDR}")).count();
     assert_eq!(
@@ -489,13 +270,13 @@ state = "{state}"
         "{list}"
     );
     for _ in 0..4 {
-        assert_eq!(curl(&client), format!("b2 {LADDR}"));
+        assert_eq!(curl(client), format!("b2 {LADDR}"));
     }
     // Delete it.
     adm.ok(&["-d", t[0], t[1], "-r", "10.0.1.2:80"]);
     let list = adm.ok(&["-L", "-n"]);
     assert!(!list.contains("10.0.1.2"), "{list}");
-    assert_eq!(curl(&client), format!("b2 {LADDR}"));
+    assert_eq!(curl(client), format!("b2 {LADDR}"));
 
     // Listings lag the traffic by up to one stats period of the workers
     // (500 ms): let them catch up before comparing listings.
@@ -568,7 +349,7 @@ state = "{state}"
     let r = adm.run_input(&["-R"], Some(&saved));
     assert_eq!(r.code, 0, "-R: {}", r.err);
     assert_eq!(adm.ok(&["-S", "-n"]), saved);
-    assert_eq!(curl(&client), format!("b2 {LADDR}"));
+    assert_eq!(curl(client), format!("b2 {LADDR}"));
 
     // One log line per change, with the peer's uid.
     let log = rvsd.log();
@@ -585,12 +366,12 @@ state = "{state}"
         !std::path::Path::new(&socket).exists(),
         "socket left behind"
     );
-    let rvsd2 = Rvsd::start(&lb, &path);
+    let rvsd2 = Rvsd::start(lb, &path);
     assert!(rvsd2.log().contains("restored"), "{}", rvsd2.log());
     assert_eq!(adm.ok(&["-S", "-n"]), saved);
     let tmo = adm.ok(&["-L", "--timeout"]);
     assert!(tmo.contains("1000 100 200"), "{tmo}");
     thread::sleep(Duration::from_millis(200));
-    assert_eq!(curl(&client), format!("b2 {LADDR}"), "{}", rvsd2.log());
+    assert_eq!(curl(client), format!("b2 {LADDR}"), "{}", rvsd2.log());
     let _ = std::fs::remove_dir_all(format!("/tmp/rvs-e2e-{tag}"));
 }

@@ -24,7 +24,9 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::harness::{API_OFF, HttpServer, Rvsd, TempFile, Topo, curl, sysctl, wrk_summary};
+use common::harness::{
+    API_OFF, HttpServer, Rvsd, TempFile, Topo, curl, sibling_bin, sysctl, wrk_summary,
+};
 use common::{TIMEOUT, run_with_timeout, unique};
 
 const VIP: &str = "10.0.0.100";
@@ -44,27 +46,6 @@ fn service(reals: &[(u8, u32)]) -> String {
         ));
     }
     s
-}
-
-/// The rvsadm binary beside rvsd's (built first when run under cargo).
-fn rvsadm_bin() -> PathBuf {
-    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsd"));
-    let bin = rvsd.with_file_name("rvsadm");
-    if let Ok(cargo) = std::env::var("CARGO") {
-        let release = rvsd
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|p| p == "release");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "rvsadm", "--bin", "rvsadm"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let out = run_with_timeout(&mut cmd, Duration::from_secs(300)).expect("build rvsadm");
-        assert!(out.status.success(), "building rvsadm");
-    }
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
 }
 
 /// rvsadm on rvsd's socket.
@@ -214,7 +195,7 @@ fn rvsadm_change_under_load() {
     let _sock = TempFile(socket.clone());
     t.warm_up(&mut rvsd, false);
     let adm = Adm {
-        bin: rvsadm_bin(),
+        bin: sibling_bin("rvsadm"),
         socket,
     };
 

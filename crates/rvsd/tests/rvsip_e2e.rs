@@ -29,34 +29,8 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::harness::{Capture, Rvsd, Segment, TempFile, mac, sysctl};
+use common::harness::{Capture, Rvsd, Segment, TempFile, mac, sibling_bin, sysctl};
 use common::{Netns, TIMEOUT, mac_str, run_with_timeout, unique};
-
-/// The rvsip binary beside rvsd's (built first when run under cargo).
-fn rvsip_bin() -> PathBuf {
-    let rvsd = PathBuf::from(env!("CARGO_BIN_EXE_rvsd"));
-    let bin = rvsd.with_file_name("rvsip");
-    if let Ok(cargo) = std::env::var("CARGO") {
-        let profile = rvsd
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "rvsip", "--bin", "rvsip"]);
-        if profile == "release" {
-            cmd.arg("--release");
-        }
-        let out = run_with_timeout(&mut cmd, Duration::from_secs(300)).expect("build rvsip");
-        assert!(
-            out.status.success(),
-            "building rvsip: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(bin.exists(), "{} not built", bin.display());
-    bin
-}
 
 struct Ip {
     bin: PathBuf,
@@ -125,7 +99,7 @@ fn ipv4_at(f: &[u8], off: usize) -> [u8; 4] {
 
 #[test]
 fn rvsip_drives_addresses_routes_neighbours_and_links() {
-    let bin = rvsip_bin();
+    let bin = sibling_bin("rvsip");
     let (lb, client, gw) = (Netns::new("lb"), Netns::new("cl"), Netns::new("gw"));
     for ns in [&lb, &client, &gw] {
         ns.disable_ipv6();
