@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,7 +24,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::harness::{
-    API_OFF, HttpServer, Rvsd, TempFile, Topo, curl, sibling_bin, sysctl, wrk_summary,
+    API_OFF, HttpServer, Rvsd, TempFile, Topo, check_new_spread, sibling_bin,
+    stop_without_resource_drops, sysctl, wrk_with_change, wrr_service,
 };
 use common::{TIMEOUT, run_with_timeout, unique};
 
@@ -36,16 +36,7 @@ const CHANGE_AFTER: Duration = Duration::from_secs(2);
 
 /// The service with `(backend number, weight)` as real servers.
 fn service(reals: &[(u8, u32)]) -> String {
-    let mut s = format!(
-        "[[service]]\nproto = \"tcp\"\nvip = \"{VIP}\"\nport = 80\nscheduler = \"wrr\"\n\
-         laddrs = [\"10.0.9.1\", \"10.0.9.2\"]\n"
-    );
-    for (n, w) in reals {
-        s.push_str(&format!(
-            "[[service.real]]\naddr = \"10.0.{n}.2\"\nweight = {w}\nmode = \"fullnat\"\n"
-        ));
-    }
-    s
+    wrr_service(VIP, reals)
 }
 
 /// rvsadm on rvsd's socket.
@@ -117,10 +108,6 @@ impl Adm {
     }
 }
 
-fn counts(servers: &[HttpServer]) -> Vec<u64> {
-    servers.iter().map(HttpServer::count).collect()
-}
-
 /// Runs wrk (with `extra` arguments) for RUN_SECS; after CHANGE_AFTER,
 /// makes the change with rvsadm. Returns wrk's summary and the
 /// backends' request counts just before the change, just after it (once
@@ -132,39 +119,10 @@ fn run_with_change(
     servers: &[HttpServer],
     extra: &[&str],
 ) -> ((u64, u64, u64), [Vec<u64>; 3], String) {
-    let url = format!("http://{VIP}/");
-    let dur = format!("{RUN_SECS}s");
-    let mut args = vec![
-        "wrk",
-        "-t1",
-        "-c8",
-        "-d",
-        &dur,
-        "--timeout",
-        "3s",
-        "--latency",
-    ];
-    args.extend_from_slice(extra);
-    args.push(&url);
-    thread::scope(|s| {
-        let wrk = s.spawn(|| {
-            t.client
-                .exec(&args, Duration::from_secs(RUN_SECS + 10))
-                .expect("wrk")
-        });
-        thread::sleep(CHANGE_AFTER);
-        let before = counts(servers);
+    wrk_with_change(t, VIP, (RUN_SECS, CHANGE_AFTER), servers, extra, || {
         if let Err(e) = adm.change() {
             rvsd.fail(&e);
         }
-        thread::sleep(Duration::from_millis(300));
-        let just_after = counts(servers);
-        let out = wrk.join().expect("wrk thread");
-        let end = counts(servers);
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "wrk: {text}");
-        (wrk_summary(&text), [before, just_after, end], text)
     })
 }
 
@@ -250,29 +208,8 @@ fn rvsadm_change_under_load() {
     // The new spread, exactly: new connections from ports rvs has never
     // seen go to b1 and b4 in turn, none to b2 (weight 0) or b3
     // (removed).
-    sysctl(&t.client, "net/ipv4/ip_local_port_range", "1024 19999");
-    let start = counts(&servers);
-    for _ in 0..20 {
-        curl(&t.client, &format!("http://{VIP}/"), &[], &mut rvsd);
+    if let Err(e) = check_new_spread(&t, VIP, &mut rvsd, &servers) {
+        report(&e, &mut rvsd);
     }
-    let d = delta(&start, &counts(&servers));
-    if !(d[1] == 0 && d[2] == 0 && d[0] + d[3] == 20 && d[0].abs_diff(d[3]) <= 2) {
-        report(
-            &format!("new spread {d:?}, expected b1 and b4 only, evenly"),
-            &mut rvsd,
-        );
-    }
-
-    let c = rvsd.stop();
-    let bad: BTreeMap<&String, &u64> = c
-        .drops
-        .iter()
-        .filter(|(r, _)| {
-            matches!(
-                r.as_str(),
-                "no_real_server" | "local_ports_exhausted" | "conn_table_full" | "no_room"
-            )
-        })
-        .collect();
-    assert!(bad.is_empty(), "{bad:?}\n{}", c.log);
+    stop_without_resource_drops(&mut rvsd);
 }

@@ -963,6 +963,114 @@ pub(crate) fn sibling_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// A wrr FullNAT service on `vip`:80 (local addresses `10.0.9.1` and
+/// `10.0.9.2`) with `(backend number, weight)` as real servers.
+pub(crate) fn wrr_service(vip: &str, reals: &[(u8, u32)]) -> String {
+    let mut s = format!(
+        "[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"wrr\"\n\
+         laddrs = [\"10.0.9.1\", \"10.0.9.2\"]\n"
+    );
+    for (n, w) in reals {
+        s.push_str(&format!(
+            "[[service.real]]\naddr = \"10.0.{n}.2\"\nweight = {w}\nmode = \"fullnat\"\n"
+        ));
+    }
+    s
+}
+
+/// The request counts of `servers`.
+pub(crate) fn counts(servers: &[HttpServer]) -> Vec<u64> {
+    servers.iter().map(HttpServer::count).collect()
+}
+
+/// Runs wrk from the client against `vip`:80 (with `extra` arguments) for
+/// `run_secs`; after `change_after`, calls `change`. Returns wrk's summary
+/// and the backends' request counts just before the change, just after
+/// it (once connections opened before it are done) and at the end.
+pub(crate) fn wrk_with_change(
+    t: &Topo,
+    vip: &str,
+    (run_secs, change_after): (u64, Duration),
+    servers: &[HttpServer],
+    extra: &[&str],
+    change: impl FnOnce(),
+) -> ((u64, u64, u64), [Vec<u64>; 3], String) {
+    let url = format!("http://{vip}/");
+    let dur = format!("{run_secs}s");
+    let mut args = vec![
+        "wrk",
+        "-t1",
+        "-c8",
+        "-d",
+        &dur,
+        "--timeout",
+        "3s",
+        "--latency",
+    ];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    thread::scope(|s| {
+        let wrk = s.spawn(|| {
+            t.client
+                .exec(&args, Duration::from_secs(run_secs + 10))
+                .expect("wrk")
+        });
+        thread::sleep(change_after);
+        let before = counts(servers);
+        change();
+        thread::sleep(Duration::from_millis(300));
+        let just_after = counts(servers);
+        let out = wrk.join().expect("wrk thread");
+        let end = counts(servers);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "wrk: {text}");
+        (wrk_summary(&text), [before, just_after, end], text)
+    })
+}
+
+/// The new spread of the live-change tests, exactly: 20 new connections
+/// to `vip`:80 from client ports rvs has never seen (1024-19999) go to b1
+/// and b4 in turn, none to b2 (weight 0) or b3 (removed).
+pub(crate) fn check_new_spread(
+    t: &Topo,
+    vip: &str,
+    rvsd: &mut Rvsd,
+    servers: &[HttpServer],
+) -> Result<(), String> {
+    sysctl(&t.client, "net/ipv4/ip_local_port_range", "1024 19999");
+    let start = counts(servers);
+    for _ in 0..20 {
+        curl(&t.client, &format!("http://{vip}/"), &[], rvsd);
+    }
+    let d: Vec<u64> = start
+        .iter()
+        .zip(counts(servers))
+        .map(|(f, t)| t - f)
+        .collect();
+    if !(d[1] == 0 && d[2] == 0 && d[0] + d[3] == 20 && d[0].abs_diff(d[3]) <= 2) {
+        return Err(format!("new spread {d:?}, expected b1 and b4 only, evenly"));
+    }
+    Ok(())
+}
+
+/// Stops rvsd and fails if it dropped anything for want of a real
+/// server, a local port or room.
+pub(crate) fn stop_without_resource_drops(rvsd: &mut Rvsd) {
+    let c = rvsd.stop();
+    let bad: BTreeMap<&String, &u64> = c
+        .drops
+        .iter()
+        .filter(|(r, _)| {
+            matches!(
+                r.as_str(),
+                "no_real_server" | "local_ports_exhausted" | "conn_table_full" | "no_room"
+            )
+        })
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}\n{}", c.log);
+}
+
 /// Runs `sh` with `args` (re-exported for the tests).
 pub(crate) fn host(program: &str, args: &[&str]) {
     sh(program, args);
