@@ -24,8 +24,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::harness::{
-    API_OFF, HttpServer, Rvsd, TempFile, Topo, check_new_spread, sibling_bin,
-    stop_without_resource_drops, sysctl, wrk_with_change, wrr_service,
+    API_OFF, ChangeRun, HttpServer, Rvsd, TempFile, Topo, check_close_run_and_stop,
+    check_keepalive_run, sibling_bin, sysctl, wrk_with_change, wrr_service,
 };
 use common::{TIMEOUT, run_with_timeout, unique};
 
@@ -118,7 +118,7 @@ fn run_with_change(
     adm: &Adm,
     servers: &[HttpServer],
     extra: &[&str],
-) -> ((u64, u64, u64), [Vec<u64>; 3], String) {
+) -> ChangeRun {
     wrk_with_change(t, VIP, (RUN_SECS, CHANGE_AFTER), servers, extra, || {
         if let Err(e) = adm.change() {
             rvsd.fail(&e);
@@ -159,22 +159,8 @@ fn rvsadm_change_under_load() {
 
     // Keep-alive: the 8 connections are spread over b1..b3 before the
     // change and stay where they are.
-    let ((reqs, non2xx, errors), [b, a, e], text) =
-        run_with_change(&t, &mut rvsd, &adm, &servers, &[]);
-    let report = |what: &str, c: &mut Rvsd| -> ! {
-        c.fail(&format!(
-            "{what}\nwrk:\n{text}\nbefore {b:?} after {a:?} end {e:?}"
-        ))
-    };
-    if reqs < 100 || non2xx != 0 || errors != 0 {
-        report("keep-alive: failed requests", &mut rvsd);
-    }
-    if e[2] <= a[2] {
-        report(
-            "keep-alive: b3's established connections stopped after its removal",
-            &mut rvsd,
-        );
-    }
+    let run = run_with_change(&t, &mut rvsd, &adm, &servers, &[]);
+    check_keepalive_run(&mut rvsd, run);
 
     // Back to the first configuration, then the same change with a new
     // connection per request.
@@ -182,34 +168,6 @@ fn rvsadm_change_under_load() {
         rvsd.fail(&e);
     }
     thread::sleep(Duration::from_millis(200));
-    let ((reqs, non2xx, errors), [b, a, e], text) =
-        run_with_change(&t, &mut rvsd, &adm, &servers, &["-H", "Connection: close"]);
-    let delta = |from: &[u64], to: &[u64]| -> Vec<u64> {
-        from.iter().zip(to).map(|(f, t)| t - f).collect()
-    };
-    let (d_before, d_after) = (delta(&[0; 4], &b), delta(&a, &e));
-    let report = |what: &str, c: &mut Rvsd| -> ! {
-        c.fail(&format!(
-            "{what}\nwrk:\n{text}\nbefore {b:?} after {a:?} end {e:?}"
-        ))
-    };
-    if reqs < 100 || non2xx != 0 || errors != 0 {
-        report("Connection: close: failed requests", &mut rvsd);
-    }
-    // Under load, after the change: b4 takes connections, and b1 and b4
-    // most of them (see above for what still reaches b2 and b3).
-    if !(d_after[0] > 0 && d_after[3] > 0 && d_after[1] + d_after[2] < d_after[0] + d_after[3]) {
-        report(
-            &format!("spread after the change {d_after:?} (before: {d_before:?})"),
-            &mut rvsd,
-        );
-    }
-
-    // The new spread, exactly: new connections from ports rvs has never
-    // seen go to b1 and b4 in turn, none to b2 (weight 0) or b3
-    // (removed).
-    if let Err(e) = check_new_spread(&t, VIP, &mut rvsd, &servers) {
-        report(&e, &mut rvsd);
-    }
-    stop_without_resource_drops(&mut rvsd);
+    let run = run_with_change(&t, &mut rvsd, &adm, &servers, &["-H", "Connection: close"]);
+    check_close_run_and_stop(&t, VIP, &mut rvsd, &servers, run);
 }
