@@ -29,7 +29,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::harness::{API_OFF, OneShotServer as Server, Rvsd, TempFile, Topo};
+use common::harness::{API_OFF, OneShotServer as Server, Rvsd, TempFile, Topo, rr_fullnat_service};
 use common::{Netns, TIMEOUT, unique};
 
 const VIP: &str = "10.0.0.100";
@@ -102,22 +102,7 @@ fn run(backend: &str) {
     let config = String::from(API_OFF)
         + "[daemon]\nworkers = 2\ncores = [0, 1]\ntick_ms = 10\n\n"
         + &topo.ports_config(backend, xdp, Some(&tap))
-        + &format!(
-            r#"
-[[service]]
-proto = "tcp"
-vip = "{VIP}"
-port = 80
-scheduler = "rr"
-laddrs = ["{LADDR}"]
-[[service.real]]
-addr = "10.0.1.2"
-mode = "fullnat"
-[[service.real]]
-addr = "10.0.2.2"
-mode = "fullnat"
-"#
-        );
+        + &rr_fullnat_service(VIP, LADDR);
     let path = TempFile::new("toml");
     std::fs::write(&path.0, &config).unwrap();
 

@@ -963,6 +963,27 @@ pub(crate) fn sibling_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// An rr FullNAT service on `vip`:80 with local address `laddr` and the
+/// first two backends of a [`Topo`] as real servers.
+pub(crate) fn rr_fullnat_service(vip: &str, laddr: &str) -> String {
+    format!(
+        r#"
+[[service]]
+proto = "tcp"
+vip = "{vip}"
+port = 80
+scheduler = "rr"
+laddrs = ["{laddr}"]
+[[service.real]]
+addr = "10.0.1.2"
+mode = "fullnat"
+[[service.real]]
+addr = "10.0.2.2"
+mode = "fullnat"
+"#
+    )
+}
+
 /// A wrr FullNAT service on `vip`:80 (local addresses `10.0.9.1` and
 /// `10.0.9.2`) with `(backend number, weight)` as real servers.
 pub(crate) fn wrr_service(vip: &str, reals: &[(u8, u32)]) -> String {
