@@ -19,6 +19,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+mod httpd;
 pub mod metrics;
 pub mod redirect;
 pub mod shared;

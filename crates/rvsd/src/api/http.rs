@@ -23,16 +23,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rvs_api::{ApiError, ErrorCode, Request, Response};
 
 use super::{ServerShared, describe};
+use crate::httpd::{self, ServerThread};
 
 /// The OpenAPI 3.0 description served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
@@ -110,8 +108,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// The running endpoint.
 pub(super) struct Endpoint {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 impl Endpoint {
@@ -133,18 +130,11 @@ impl Endpoint {
         let token = read_token(token_file).map_err(|r| format!("api.http_token_file: {r}"))?;
         let l = TcpListener::bind(addr).map_err(|e| format!("api.http_listen {addr}: {e}"))?;
         let addr = l.local_addr().map_err(|e| e.to_string())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, s) = (stop.clone(), Arc::clone(s));
-        let thread = std::thread::Builder::new()
-            .name("rvs-api-http".into())
-            .spawn(move || serve(&l, &s, &token, &st))
+        let s = Arc::clone(s);
+        let thread = ServerThread::spawn("rvs-api-http", move |st| serve(&l, &s, &token, st))
             .map_err(|e| format!("HTTP API thread: {e}"))?;
         tracing::info!(listen = %addr, "HTTP API listening (POST /v1/request, GET /openapi.json)");
-        Ok(Some(Endpoint {
-            addr,
-            stop,
-            thread: Some(thread),
-        }))
+        Ok(Some(Endpoint { addr, thread }))
     }
 
     /// Where it listens.
@@ -154,20 +144,7 @@ impl Endpoint {
 
     /// Stops the thread (within one poll period).
     pub(super) fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.halt();
+        self.thread.halt();
     }
 }
 
@@ -179,25 +156,9 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// How long the accept loop sleeps between looks at the stop flag.
-const POLL: Duration = Duration::from_millis(200);
-/// How long one client may take to send its request or read the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-
 fn serve(l: &TcpListener, s: &ServerShared, token: &[u8], stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) && !s.stop.load(Ordering::Acquire) {
-        let mut pfd = libc::pollfd {
-            fd: l.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(POLL.as_millis()).unwrap_or(200);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let r = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-        if r <= 0 {
-            continue;
-        }
-        let Ok((c, peer)) = l.accept() else {
+        let Some((c, peer)) = httpd::accept(l) else {
             continue;
         };
         if let Err(e) = answer(c, peer, s, token) {
@@ -269,22 +230,13 @@ fn json(r: &Response) -> Vec<u8> {
 
 /// Reads one request and answers it; the connection closes.
 fn answer(mut c: TcpStream, peer: SocketAddr, s: &ServerShared, token: &[u8]) -> io::Result<()> {
-    c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    c.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > 16 * 1024 {
+    let end = match httpd::read_head(&mut c, &mut buf)? {
+        httpd::Head::End(end) => end,
+        httpd::Head::TooLarge => {
             return respond(&mut c, "431 Request Header Fields Too Large", &[], &[]);
         }
-        let n = c.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        httpd::Head::Closed => return Ok(()),
     };
     let head = parse_head(buf.get(..end).unwrap_or_default());
     let authorised = head.bearer.as_deref().is_some_and(|b| ct_eq(b, token));

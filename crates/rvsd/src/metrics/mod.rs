@@ -27,14 +27,12 @@
 
 pub mod collect;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
+use crate::httpd::{self, Head, ServerThread};
 use crate::shared::Shared;
 
 /// The default address of the endpoint.
@@ -82,8 +80,7 @@ impl Listen {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 /// What a scrape needs besides the workers' counters.
@@ -140,19 +137,11 @@ impl Server {
         if !addr.ip().is_loopback() {
             tracing::warn!(listen = %addr, "metrics served beyond loopback, without authentication");
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
         let registry = collect::registry(shared, info);
-        let thread = std::thread::Builder::new()
-            .name("rvs-metrics".into())
-            .spawn(move || serve(&l, &registry, &s))
+        let thread = ServerThread::spawn("rvs-metrics", move |s| serve(&l, &registry, s))
             .map_err(|e| format!("metrics thread: {e}"))?;
         tracing::info!(listen = %addr, "metrics listening (GET /metrics)");
-        Ok(Some(Server {
-            addr,
-            stop,
-            thread: Some(thread),
-        }))
+        Ok(Some(Server { addr, thread }))
     }
 
     /// The address it listens on.
@@ -162,42 +151,13 @@ impl Server {
 
     /// Stops the thread (within one poll period).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.halt();
     }
 }
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.halt();
-    }
-}
-
-/// How long the accept loop sleeps between looks at the stop flag.
-const POLL: Duration = Duration::from_millis(200);
-/// How long one client may take to send its request or read the answer.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn serve(l: &TcpListener, registry: &prometheus_client::registry::Registry, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let mut pfd = libc::pollfd {
-            fd: l.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(POLL.as_millis()).unwrap_or(200);
-        // SAFETY: one valid pollfd for the duration of the call.
-        let r = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-        if r <= 0 {
-            continue;
-        }
-        let Ok((c, _)) = l.accept() else {
+        let Some((c, _)) = httpd::accept(l) else {
             continue;
         };
         // One client at a time: scrapes are rare and short. Errors are the
@@ -210,25 +170,16 @@ fn serve(l: &TcpListener, registry: &prometheus_client::registry::Registry, stop
 
 /// Reads one request (its head) and answers it; the connection closes.
 fn answer(mut c: TcpStream, registry: &prometheus_client::registry::Registry) -> io::Result<()> {
-    c.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    c.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let n = c.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(buf.get(..n).unwrap_or_default());
-        if head.len() > 16 * 1024 {
-            return respond(
-                &mut c,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                b"",
-                false,
-            );
-        }
+    // A client gone before the end of its head gets what it sent answered.
+    if httpd::read_head(&mut c, &mut head)? == Head::TooLarge {
+        return respond(
+            &mut c,
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"",
+            false,
+        );
     }
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
@@ -280,6 +231,9 @@ fn respond(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

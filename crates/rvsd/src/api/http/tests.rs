@@ -1,4 +1,5 @@
 use std::net::IpAddr;
+use std::time::Duration;
 
 use rvs_api::{
     Connection, Family, Forward, IfAddr, Link, LocalAddr, LocalAddrEntry, Neigh, NeighEntry,
