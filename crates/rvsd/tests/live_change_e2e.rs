@@ -14,13 +14,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
 use common::harness::{
     ChangeRun, HttpServer, Rvsd, TempFile, Topo, check_close_run_and_stop, check_keepalive_run,
-    sysctl, wrk_with_change, wrr_service,
+    live_change_servers, wrk_with_change, wrr_service,
 };
 
 const VIP: &str = "10.0.0.100";
@@ -54,21 +53,9 @@ fn run_with_change(
 #[test]
 fn live_change_under_load() {
     let t = Topo::new(4, false);
-    // rvs does not yet reschedule a SYN that meets one of its connections
-    // in TIME_WAIT/CLOSE (IPVS's conn_reuse_mode): such a SYN goes on to
-    // the connection's old server, removed or quiescent. At wrk's rate the
-    // client's ports wrap around within seconds (Linux picks them with
-    // small random steps), so under load some connections after the
-    // change still reach b2 and b3. The exact new spread is checked after
-    // the runs from client ports rvs has never seen.
-    sysctl(&t.client, "net/ipv4/ip_local_port_range", "20000 65535");
-    let any = SocketAddr::from(([0, 0, 0, 0], 80));
-    let servers: Vec<HttpServer> = t
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(i, b)| HttpServer::start(b, &format!("b{}", i + 1), any))
-        .collect();
+    // The client's ports for the runs under load: see
+    // `live_change_servers`.
+    let servers = live_change_servers(&t);
     let head = t.config_head("af_xdp");
     let before = head.clone() + &service(&[(1, 1), (2, 1), (3, 1)]);
     let after = head + &service(&[(1, 1), (2, 0), (4, 1)]);

@@ -17,7 +17,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
@@ -25,7 +24,7 @@ use std::time::Duration;
 
 use common::harness::{
     API_OFF, ChangeRun, HttpServer, Rvsd, TempFile, Topo, check_close_run_and_stop,
-    check_keepalive_run, sibling_bin, sysctl, wrk_with_change, wrr_service,
+    check_keepalive_run, live_change_servers, sibling_bin, wrk_with_change, wrr_service,
 };
 use common::{TIMEOUT, run_with_timeout, unique};
 
@@ -129,21 +128,9 @@ fn run_with_change(
 #[test]
 fn rvsadm_change_under_load() {
     let t = Topo::new(4, false);
-    // rvs does not yet reschedule a SYN that meets one of its connections
-    // in TIME_WAIT/CLOSE (IPVS's conn_reuse_mode): such a SYN goes on to
-    // the connection's old server, removed or quiescent. At wrk's rate the
-    // client's ports wrap around within seconds (Linux picks them with
-    // small random steps), so under load some connections after the
-    // change still reach b2 and b3. The exact new spread is checked after
-    // the runs from client ports rvs has never seen.
-    sysctl(&t.client, "net/ipv4/ip_local_port_range", "20000 65535");
-    let any = SocketAddr::from(([0, 0, 0, 0], 80));
-    let servers: Vec<HttpServer> = t
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(i, b)| HttpServer::start(b, &format!("b{}", i + 1), any))
-        .collect();
+    // The client's ports for the runs under load: see
+    // `live_change_servers`.
+    let servers = live_change_servers(&t);
     let socket = format!("/tmp/rvs-e2e-{}.sock", unique("ld"));
     let api = format!("[api]\nsocket = \"{socket}\"\n\n");
     let head = t.config_head("af_xdp").replacen(API_OFF, &api, 1);
