@@ -115,6 +115,18 @@ fn run(backend: &str) {
     lb.ip(&["addr", "add", "10.0.0.1/24", "dev", &tap]);
     let _kernel_server = Server::start(lb, "lb-kernel", 8080);
 
+    // Let both workers learn the backends' MACs first. rvs drops a packet
+    // whose next hop is still being resolved; if the client's SYN
+    // retransmission then lands on the other worker (veth picks the queue
+    // from the sender's, which can change on a retransmission), the flow
+    // gets a second connection on that worker and the backend resets the
+    // first one's ACK. Warm-up requests may fail; the counted ones below
+    // may not.
+    topo.warm_up(&mut rvsd, false);
+    for i in 0..4 {
+        let _ = curl(client, &format!("http://{VIP}/"), 30000 + i);
+    }
+
     // Distinct client source ports: distinct 5-tuples for the fanout hash.
     let mut seen = Vec::new();
     for i in 0..REQUESTS {
