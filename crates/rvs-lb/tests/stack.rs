@@ -321,26 +321,130 @@ fn fullnat_syn_via_a_gateway_route() {
 }
 
 #[test]
-fn unresolved_neighbour_drops_and_asks_once() {
+fn unresolved_neighbour_holds_and_asks_once() {
+    // Packets to an unresolved next hop are held (the frame is consumed,
+    // not dropped) and sent when the answer comes; one request only.
     let mut n = node();
     let t = Time::from_secs(5);
     let syn = |port| tcp_frame((GMAC, PMAC), (CLIENT, port), (VIP, 80), 64, true);
     let (a, _) = run_at(&mut n, &syn(40000), t);
-    assert_eq!(a, Action::Drop(DropReason::NeighbourPending));
+    assert_eq!(a, Action::Consumed);
     let (a, _) = run_at(&mut n, &syn(40001), t.add_millis(10));
-    assert_eq!(a, Action::Drop(DropReason::NeighbourPending));
-    assert_eq!(n.counters().drops.get(DropReason::NeighbourPending), 2);
+    assert_eq!(a, Action::Consumed);
+    assert_eq!(n.counters().drops.get(DropReason::NeighbourPending), 0);
+    assert_eq!(n.counters().neighbour_held, 2);
     assert_eq!(n.counters().neighbour_requests_limited, 1);
     // Exactly one request: who-has R1 tell 10.0.0.1.
     let sent = drain(&mut n);
     assert_eq!(sent, vec![(0, arp(1, BCAST, PMAC, IFACE, [0; 6], R1))]);
-    // The answer arrives; the next packet goes out.
+    // The answer arrives: the held packets leave, then the next packet
+    // goes out directly.
     let reply = arp(2, PMAC, R1MAC, R1, PMAC, IFACE);
     assert_eq!(run_at(&mut n, &reply, t.add_millis(20)).0, Action::Consumed);
+    let held = drain(&mut n);
+    assert_eq!(held.len(), 2);
+    assert!(held.iter().all(|(p, f)| *p == 0 && f[..6] == R1MAC));
     let (a, out) = run_at(&mut n, &syn(40002), t.add_millis(30));
     assert_eq!(a, Action::Transmit { port: 0 });
     assert_eq!(&out[..6], &R1MAC);
     assert!(drain(&mut n).is_empty());
+    assert_eq!(n.counters().neighbour_held_sent, 2);
+    assert_eq!(n.counters().forwarded, 3);
+}
+
+#[test]
+fn held_fullnat_syn_leaves_exactly_once_resolved() {
+    let mut n = node();
+    let t = Time::from_secs(5);
+    let tx0 = n.counters().port(0).unwrap().tx_frames;
+    let syn = tcp_frame((GMAC, PMAC), (CLIENT, 40000), (VIP, 80), 64, true);
+    let (a, _) = run_at(&mut n, &syn, t);
+    assert_eq!(a, Action::Consumed);
+    assert_eq!(n.counters().neighbour_held, 1);
+    assert_eq!(
+        drain(&mut n),
+        vec![(0, arp(1, BCAST, PMAC, IFACE, [0; 6], R1))]
+    );
+    // Nothing more until the answer.
+    assert!(drain(&mut n).is_empty());
+    let reply = arp(2, PMAC, R1MAC, R1, PMAC, IFACE);
+    assert_eq!(run_at(&mut n, &reply, t.add_millis(50)).0, Action::Consumed);
+    let expected = tcp_frame((PMAC, R1MAC), (LADDR, 1025), (R1, 8080), 63, true);
+    assert_eq!(drain(&mut n), vec![(0, expected.clone())]);
+    assert_eq!(n.counters().neighbour_held_sent, 1);
+    assert_eq!(n.counters().forwarded, 1);
+    // ARP request + the SYN.
+    assert_eq!(n.counters().port(0).unwrap().tx_frames, tx0 + 2);
+    assert!(drain(&mut n).is_empty());
+}
+
+#[test]
+fn a_fifth_packet_for_one_neighbour_is_dropped_and_counted() {
+    let mut n = node();
+    let t = Time::from_secs(5);
+    for i in 0..4u16 {
+        let syn = tcp_frame((GMAC, PMAC), (CLIENT, 40000 + i), (VIP, 80), 64, true);
+        assert_eq!(run_at(&mut n, &syn, t).0, Action::Consumed);
+    }
+    let syn = tcp_frame((GMAC, PMAC), (CLIENT, 40004), (VIP, 80), 64, true);
+    let (a, _) = run_at(&mut n, &syn, t);
+    assert_eq!(a, Action::Drop(DropReason::NeighbourPending));
+    assert_eq!(n.counters().neighbour_held, 4);
+    assert_eq!(n.counters().neighbour_hold_overflow, 1);
+    assert_eq!(n.counters().drops.get(DropReason::NeighbourPending), 1);
+    drain(&mut n);
+    // The four held ones leave, oldest first (client ports 40000..40003,
+    // local ports 1025..1028), not the dropped fifth.
+    let reply = arp(2, PMAC, R1MAC, R1, PMAC, IFACE);
+    run_at(&mut n, &reply, t.add_millis(1));
+    let sent = drain(&mut n);
+    let expected: Vec<(u16, Vec<u8>)> = (0..4u16)
+        .map(|i| {
+            (
+                0,
+                tcp_frame((PMAC, R1MAC), (LADDR, 1025 + i), (R1, 8080), 63, true),
+            )
+        })
+        .collect();
+    assert_eq!(sent, expected);
+}
+
+#[test]
+fn held_packets_expire_after_three_seconds() {
+    let mut n = node();
+    let t = Time::from_secs(5);
+    let syn = tcp_frame((GMAC, PMAC), (CLIENT, 40000), (VIP, 80), 64, true);
+    assert_eq!(run_at(&mut n, &syn, t).0, Action::Consumed);
+    drain(&mut n);
+    n.on_tick(t.add_millis(2_999));
+    assert_eq!(n.counters().neighbour_held_expired, 0);
+    n.on_tick(t.add_millis(3_000));
+    assert_eq!(n.counters().neighbour_held_expired, 1);
+    // A late answer sends nothing.
+    let reply = arp(2, PMAC, R1MAC, R1, PMAC, IFACE);
+    run_at(&mut n, &reply, t.add_millis(3_100));
+    assert!(drain(&mut n).is_empty());
+    assert_eq!(n.counters().neighbour_held_sent, 0);
+
+    // Expired on resolution too, without a tick in between.
+    let mut n = node();
+    let syn2 = tcp_frame((GMAC, PMAC), (CLIENT, 40001), (VIP, 80), 64, true);
+    assert_eq!(run_at(&mut n, &syn, t).0, Action::Consumed);
+    assert_eq!(
+        run_at(&mut n, &syn2, t.add_millis(1_500)).0,
+        Action::Consumed
+    );
+    drain(&mut n);
+    run_at(&mut n, &reply, t.add_millis(3_200));
+    let sent = drain(&mut n);
+    assert_eq!(
+        sent,
+        vec![(
+            0,
+            tcp_frame((PMAC, R1MAC), (LADDR, 1026), (R1, 8080), 63, true)
+        )]
+    );
+    assert_eq!(n.counters().neighbour_held_expired, 1);
 }
 
 #[test]

@@ -61,6 +61,17 @@ pub struct StackCounters {
     /// Neighbour requests not sent because one went out lately (the rate
     /// limit at work).
     pub neighbour_requests_limited: u64,
+    /// Packets held while their next hop was unresolved (the frame is
+    /// `Consumed`, not dropped; see [`hold`](super::hold)).
+    pub neighbour_held: u64,
+    /// Held packets sent once their neighbour resolved.
+    pub neighbour_held_sent: u64,
+    /// Held packets discarded: older than [`HOLD_MS`](super::hold::HOLD_MS)
+    /// or their port removed.
+    pub neighbour_held_expired: u64,
+    /// Packets not held (per-neighbour limit reached, pool full, too big):
+    /// dropped as `neighbour_pending`.
+    pub neighbour_hold_overflow: u64,
     /// Drops decided by the stack, by reason.
     pub drops: DropCounters,
 }

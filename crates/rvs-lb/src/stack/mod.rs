@@ -39,7 +39,14 @@
 //! packet as received, which the rewrite has already changed.
 //! Next hop: the balancer's (DR: the real server), else the route's
 //! gateway, else the destination itself (connected route). The route is
-//! looked up for that next hop when the balancer names one. Packets larger
+//! looked up for that next hop when the balancer names one. A packet whose
+//! next hop is not resolved yet is copied, finished (rewritten, TTL
+//! decremented), into the node's fixed [`hold`] pool — up to
+//! [`hold::PER_NEIGHBOUR`] per next hop, for at most [`hold::HOLD_MS`] —
+//! and its frame is `Consumed`; when the ARP reply / NA arrives, the held
+//! packets leave through [`Node::poll_transmit`] in arrival order with the
+//! egress port's MAC and the neighbour's. Beyond the limit (or with the
+//! pool full) the newest packet is dropped (`neighbour_pending`). Packets larger
 //! than the egress port's MTU are dropped (`too_big`); the node does not
 //! fragment.
 //!
@@ -79,6 +86,7 @@
 
 pub mod config;
 pub mod counters;
+pub mod hold;
 pub mod icmp;
 pub mod l2;
 pub mod neighbour;
@@ -111,6 +119,7 @@ use crate::worker::Worker;
 
 use config::mask;
 use counters::inc;
+use hold::HoldPool;
 use neighbour::{Learned, Resolve};
 
 /// Where [`Node::poll_transmit`] writes a frame in the caller's buffer
@@ -149,10 +158,29 @@ pub enum Action {
 /// A frame to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Generated {
-    ArpRequest { port: u16, target: Ipv4Addr },
-    Ns { port: u16, target: Ipv6Addr },
-    Garp { port: u16, addr: Ipv4Addr },
-    Una { port: u16, addr: Ipv6Addr },
+    ArpRequest {
+        port: u16,
+        target: Ipv4Addr,
+    },
+    Ns {
+        port: u16,
+        target: Ipv6Addr,
+    },
+    Garp {
+        port: u16,
+        addr: Ipv4Addr,
+    },
+    Una {
+        port: u16,
+        addr: Ipv6Addr,
+    },
+    /// A packet held in the [`hold::HoldPool`] slot `slot`, its next hop
+    /// now at `mac`.
+    Held {
+        port: u16,
+        slot: u16,
+        mac: MacAddr,
+    },
 }
 
 impl Generated {
@@ -161,7 +189,8 @@ impl Generated {
             Generated::ArpRequest { port, .. }
             | Generated::Ns { port, .. }
             | Generated::Garp { port, .. }
-            | Generated::Una { port, .. } => port,
+            | Generated::Una { port, .. }
+            | Generated::Held { port, .. } => port,
         }
     }
 }
@@ -185,6 +214,7 @@ pub struct Node {
     routes: RouteTable,
     neighbours: NeighbourCache,
     queue: VecDeque<Generated>,
+    held: HoldPool,
     counters: StackCounters,
 }
 
@@ -288,6 +318,7 @@ impl Node {
             routes: RouteTable::default(),
             neighbours: NeighbourCache::new(neighbour::DEFAULT_CAPACITY, seed),
             queue: VecDeque::with_capacity(TX_QUEUE),
+            held: HoldPool::new(),
             counters: StackCounters::default(),
         };
         let lb = Arc::clone(node.worker.config());
@@ -309,6 +340,9 @@ impl Node {
         self.routes = RouteTable::build(&stack);
         let ids: Vec<u16> = stack.ports.iter().map(|p| p.id).collect();
         self.neighbours.retain_ports(&ids);
+        let gone = self.held.expire(now, Some(&ids));
+        self.counters.neighbour_held_expired =
+            self.counters.neighbour_held_expired.wrapping_add(gone);
         self.neighbours.set_static(&stack.static_neighbours, now);
         self.counters.ports = stack
             .ports
@@ -417,6 +451,31 @@ impl Node {
         }
     }
 
+    /// Queues for transmission the packets held for `nh` on `port`, now
+    /// that the cache knows its MAC (oldest first; too old ones are
+    /// discarded and counted).
+    fn release_held(&mut self, nh: IpAddr, port: u16, now: Time) {
+        let Some(mac) = self
+            .neighbours
+            .get(nh, port)
+            .filter(|n| n.state != NeighbourState::Incomplete)
+            .map(|n| n.mac)
+        else {
+            return;
+        };
+        let mut expired = 0;
+        while let Some(slot) = self.held.release_next(nh, port, now, &mut expired) {
+            if self.queue.len() < TX_QUEUE {
+                self.queue.push_back(Generated::Held { port, slot, mac });
+            } else {
+                self.held.free(slot);
+                inc(&mut self.counters.tx_queue_full);
+            }
+        }
+        self.counters.neighbour_held_expired =
+            self.counters.neighbour_held_expired.wrapping_add(expired);
+    }
+
     fn request(&mut self, port: u16, target: IpAddr) {
         self.enqueue(match target {
             IpAddr::V4(target) => Generated::ArpRequest { port, target },
@@ -502,6 +561,9 @@ impl Node {
                 .neighbours
                 .learn(sender, port, repr.sender_mac, confirmed, for_us, now)
                 != Learned::Ignored;
+            if learned {
+                self.release_held(sender, port, now);
+            }
         }
         if repr.operation == ArpOperation::Request
             && for_us
@@ -690,22 +752,6 @@ impl Node {
         if len > usize::from(pc.mtu) {
             return self.drop(DropReason::TooBig);
         }
-        let dst_mac = match self.neighbours.resolve(nh, port, now) {
-            Resolve::Ready { mac, refresh } => {
-                if refresh {
-                    self.request(port, nh);
-                }
-                mac
-            }
-            Resolve::Pending { request } => {
-                if request {
-                    self.request(port, nh);
-                } else {
-                    inc(&mut self.counters.neighbour_requests_limited);
-                }
-                return self.drop(DropReason::NeighbourPending);
-            }
-        };
         let Some(l3) = buf.get_mut(start..start + len) else {
             return self.drop(DropReason::Malformed);
         };
@@ -719,6 +765,32 @@ impl Node {
                 return self.drop(DropReason::TtlExpired);
             }
         }
+        let dst_mac = match self.neighbours.resolve(nh, port, now) {
+            Resolve::Ready { mac, refresh } => {
+                if refresh {
+                    self.request(port, nh);
+                }
+                mac
+            }
+            Resolve::Pending { request } => {
+                if request {
+                    self.request(port, nh);
+                } else {
+                    inc(&mut self.counters.neighbour_requests_limited);
+                }
+                // Hold a copy of the finished packet; the frame's buffer
+                // is freed by the caller either way.
+                let held = buf
+                    .get(start..start + len)
+                    .map(|pkt| self.held.hold(nh, port, pkt, now));
+                if let Some(Ok(())) = held {
+                    inc(&mut self.counters.neighbour_held);
+                    return Action::Consumed;
+                }
+                inc(&mut self.counters.neighbour_hold_overflow);
+                return self.drop(DropReason::NeighbourPending);
+            }
+        };
         let et = if ip.v6 {
             ethertype::IPV6
         } else {
@@ -782,6 +854,9 @@ impl Node {
                         .neighbours
                         .learn(IpAddr::V6(src), port, m, false, ours, now)
                         != Learned::Ignored;
+                    if learned {
+                        self.release_held(IpAddr::V6(src), port, now);
+                    }
                 }
                 if !ours {
                     inc(if learned {
@@ -839,6 +914,9 @@ impl Node {
                     }
                     _ => false,
                 };
+                if learned {
+                    self.release_held(t, port, now);
+                }
                 inc(if learned {
                     &mut self.counters.nd_learned
                 } else {
@@ -1008,6 +1086,9 @@ impl Node {
         while let Some(g) = self.queue.pop_front() {
             let port = g.port();
             let Some(mac) = self.port_mac(port) else {
+                if let Generated::Held { slot, .. } = g {
+                    self.held.free(slot);
+                }
                 continue;
             };
             let Some(out) = buf.get_mut(HEADROOM..) else {
@@ -1050,6 +1131,18 @@ impl Node {
                     }
                     n
                 }
+                Generated::Held { slot, mac: dst, .. } => {
+                    let Some(pkt) = self.held.bytes(slot) else {
+                        continue;
+                    };
+                    let n = emit_held(out, mac, dst, pkt);
+                    if n.is_some() {
+                        self.held.free(slot);
+                        inc(&mut self.counters.neighbour_held_sent);
+                        inc(&mut self.counters.forwarded);
+                    }
+                    n
+                }
                 Generated::Una { addr, .. } => {
                     let msg = Icmpv6Repr::unsolicited_advert(addr, mac, true);
                     let n = emit_nd(out, mac, addr, icmpv6::ALL_NODES, &msg);
@@ -1079,8 +1172,32 @@ impl Node {
     /// few milliseconds between bursts.
     pub fn on_tick(&mut self, now: Time) {
         self.neighbours.expire(now, NEIGHBOUR_EXPIRE_BUDGET);
+        let gone = self.held.expire(now, None);
+        self.counters.neighbour_held_expired =
+            self.counters.neighbour_held_expired.wrapping_add(gone);
         self.worker.expire(now, CONN_EXPIRE_BUDGET);
     }
+}
+
+/// Writes an Ethernet frame from `src` to `dst` carrying the held IP packet
+/// `pkt`; returns its length.
+fn emit_held(out: &mut [u8], src: MacAddr, dst: MacAddr, pkt: &[u8]) -> Option<usize> {
+    let et = match pkt.first()? >> 4 {
+        4 => ethertype::IPV4,
+        _ => ethertype::IPV6,
+    };
+    let total = rvs_wire::ethernet::HEADER_LEN + pkt.len();
+    let frame = out.get_mut(..total)?;
+    let (eth, rest) = frame.split_at_mut(rvs_wire::ethernet::HEADER_LEN);
+    rvs_wire::ethernet::EthernetRepr {
+        src,
+        dst,
+        ethertype: et,
+    }
+    .emit(eth)
+    .ok()?;
+    rest.copy_from_slice(pkt);
+    Some(total)
 }
 
 /// Writes an Ethernet frame carrying the ND message `msg` from `src` to the

@@ -2,8 +2,10 @@
 //! per (address, port).
 //!
 //! # States (RFC 4861 §7.3.2, simplified; ARP uses the same machine)
-//! - **Incomplete**: a request was sent and no answer came yet. Packets to
-//!   it are dropped (and counted, `neighbour_pending`); a new request goes
+//! - **Incomplete**: a request was sent and no answer came yet. Up to
+//!   [`PER_NEIGHBOUR`](super::hold::PER_NEIGHBOUR) packets to it are held
+//!   by the node ([`hold`](super::hold)) and sent when it resolves; more
+//!   are dropped (and counted, `neighbour_pending`); a new request goes
 //!   out at most once per [`RETRANS_MS`] per entry, however many packets
 //!   arrive (DPVS flooded its log with one line per dropped packet; here
 //!   there is no logging at all on the packet path, only counters). An
@@ -89,7 +91,7 @@ pub enum Resolve {
         /// Queue a request (the entry is stale and none was sent lately).
         refresh: bool,
     },
-    /// Not resolved: drop the packet; queue a request if `request`.
+    /// Not resolved: hold or drop the packet; queue a request if `request`.
     Pending {
         /// Queue a request (rate limit allows it).
         request: bool,
