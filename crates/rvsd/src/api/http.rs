@@ -242,6 +242,10 @@ fn answer(mut c: TcpStream, peer: SocketAddr, s: &ServerShared, token: &[u8]) ->
     let authorised = head.bearer.as_deref().is_some_and(|b| ct_eq(b, token));
     if !authorised {
         tracing::info!(%peer, method = %head.method, path = %head.path, "HTTP API: refused, no or wrong token");
+        // Read the body we will not use: closing a socket with unread data
+        // makes the kernel reset the connection, and the client could lose
+        // the 401 before reading it.
+        discard_body(&mut c, buf.len().saturating_sub(end), head.content_length);
         let body = error_body(
             ErrorCode::BadRequest,
             "Authorization",
@@ -341,6 +345,20 @@ fn request(s: &ServerShared, peer: SocketAddr, body: &[u8]) -> Response {
         }
     }
     Response::from(result)
+}
+
+/// Reads and drops what remains of a request body (at most [`MAX_BODY`]
+/// bytes; errors and the read timeout end it early).
+fn discard_body(c: &mut TcpStream, already: usize, len: Option<usize>) {
+    let mut left = len.unwrap_or(0).min(MAX_BODY).saturating_sub(already);
+    let mut scratch = [0u8; 4096];
+    while left > 0 {
+        let want = left.min(scratch.len());
+        match c.read(scratch.get_mut(..want).unwrap_or_default()) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 fn respond(c: &mut TcpStream, status: &str, body: &[u8], extra: &[&str]) -> io::Result<()> {
