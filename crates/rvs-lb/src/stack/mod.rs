@@ -244,6 +244,11 @@ fn set_bounds(frame: &mut Packet<'_>, start: usize, len: usize) -> bool {
     frame.set_len(0) && frame.set_start(start) && frame.set_len(len)
 }
 
+/// The EtherType of an IP packet of the given family.
+fn ip_ethertype(v6: bool) -> u16 {
+    if v6 { ethertype::IPV6 } else { ethertype::IPV4 }
+}
+
 /// The destination, TTL and family facts of an IP header, read without a
 /// full parse.
 #[derive(Debug, Clone, Copy)]
@@ -674,15 +679,29 @@ impl Node {
         if let Err(r) = done {
             return self.drop(r);
         }
-        let et = if v6 { ethertype::IPV6 } else { ethertype::IPV4 };
-        let Some(fs) = l2::write_reply(buf, start, l2, mac, et) else {
-            return self.drop(DropReason::NoRoom);
-        };
-        if !set_bounds(frame, fs, start - fs + len) {
-            return self.drop(DropReason::NoRoom);
+        let fs = l2::write_reply(buf, start, l2, mac, ip_ethertype(v6));
+        self.transmit(frame, fs, start + len, port, |c| &mut c.echo_replies)
+    }
+
+    /// The last step of every frame the node sends: the frame now spans
+    /// from the Ethernet header just written at `header` (`None`: it did not
+    /// fit) to `end` of the buffer; it is counted with `count` and sent out
+    /// of `port`.
+    fn transmit(
+        &mut self,
+        frame: &mut Packet<'_>,
+        header: Option<usize>,
+        end: usize,
+        port: u16,
+        count: fn(&mut StackCounters) -> &mut u64,
+    ) -> Action {
+        match header {
+            Some(fs) if set_bounds(frame, fs, end.saturating_sub(fs)) => {
+                inc(count(&mut self.counters));
+                Action::Transmit { port }
+            }
+            _ => self.drop(DropReason::NoRoom),
         }
-        inc(&mut self.counters.echo_replies);
-        Action::Transmit { port }
     }
 
     fn expired(
@@ -711,15 +730,8 @@ impl Node {
             return self.drop(r);
         }
         let (s, len) = (p.start(), p.len());
-        let et = if v6 { ethertype::IPV6 } else { ethertype::IPV4 };
-        let Some(fs) = l2::write_reply(buf, s, l2, mac, et) else {
-            return self.drop(DropReason::NoRoom);
-        };
-        if !set_bounds(frame, fs, s - fs + len) {
-            return self.drop(DropReason::NoRoom);
-        }
-        inc(&mut self.counters.time_exceeded_sent);
-        Action::Transmit { port }
+        let fs = l2::write_reply(buf, s, l2, mac, ip_ethertype(v6));
+        self.transmit(frame, fs, s + len, port, |c| &mut c.time_exceeded_sent)
     }
 
     /// Sends the IP packet at `start..start + len` of the frame's buffer
@@ -791,19 +803,8 @@ impl Node {
                 return self.drop(DropReason::NeighbourPending);
             }
         };
-        let et = if ip.v6 {
-            ethertype::IPV6
-        } else {
-            ethertype::IPV4
-        };
-        let Some(fs) = l2::write_header(buf, start, src_mac, dst_mac, et) else {
-            return self.drop(DropReason::NoRoom);
-        };
-        if !set_bounds(frame, fs, start - fs + len) {
-            return self.drop(DropReason::NoRoom);
-        }
-        inc(&mut self.counters.forwarded);
-        Action::Transmit { port }
+        let fs = l2::write_header(buf, start, src_mac, dst_mac, ip_ethertype(ip.v6));
+        self.transmit(frame, fs, start + len, port, |c| &mut c.forwarded)
     }
 
     /// Neighbour solicitations and advertisements.
@@ -889,16 +890,10 @@ impl Node {
                 .emit(hdr)
                 .is_ok()
                     && na.emit(target, to, body).is_ok();
-                let Some(fs) =
-                    l2::write_reply(buf, l3, &reply_l2, mac, ethertype::IPV6).filter(|_| written)
-                else {
-                    return self.drop(DropReason::NoRoom);
-                };
-                if !set_bounds(frame, fs, l3 - fs + ipv6::HEADER_LEN + msg_len) {
-                    return self.drop(DropReason::NoRoom);
-                }
-                inc(&mut self.counters.na_sent);
-                Action::Transmit { port }
+                let fs =
+                    l2::write_reply(buf, l3, &reply_l2, mac, ethertype::IPV6).filter(|_| written);
+                let end = l3 + ipv6::HEADER_LEN + msg_len;
+                self.transmit(frame, fs, end, port, |c| &mut c.na_sent)
             }
             Icmpv6Repr::NeighborAdvert {
                 flags,
