@@ -42,6 +42,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // parser; the HTTP API test checks its OpenAPI schema with jsonschema.
     "python3-prometheus-client",
     "python3-jsonschema",
+    // rvs-keepalived's interoperability tests run Debian's keepalived as
+    // the VRRP peer.
+    "keepalived",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.

@@ -1,0 +1,2 @@
+//! `rvs-keepalived`: see the crate docs.
+fn main() {}

@@ -1,0 +1,44 @@
+//! rvsd's API, as the async parts use it.
+//!
+//! A request opens its own connection to rvsd's unix socket (rvsd may be
+//! restarted under a running rvs-keepalived; a connection per request
+//! needs no reconnect logic), on tokio's blocking pool because
+//! [`rvs_api::client::Client`] is synchronous. Requests are rare (state
+//! changes, not checks), so this costs nothing that matters.
+
+use std::path::{Path, PathBuf};
+
+use rvs_api::{Client, ClientError};
+use rvs_api::{Reply, Request};
+
+/// A handle on one rvsd.
+#[derive(Debug, Clone)]
+pub struct Rvsd {
+    socket: PathBuf,
+}
+
+impl Rvsd {
+    /// rvsd listening on `socket`.
+    pub fn new(socket: &Path) -> Rvsd {
+        Rvsd {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Sends one request and returns the reply; rvsd's refusal is an
+    /// error with rvsd's message.
+    pub async fn call(&self, req: Request) -> anyhow::Result<Reply> {
+        let socket = self.socket.clone();
+        let res = tokio::task::spawn_blocking(move || -> Result<Reply, ClientError> {
+            let mut c = Client::connect(&socket)?;
+            c.call(&req)
+        })
+        .await?;
+        res.map_err(|e| anyhow::anyhow!("rvsd at {}: {e}", self.socket.display()))
+    }
+}
