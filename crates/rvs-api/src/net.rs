@@ -119,6 +119,10 @@ pub struct Link {
     pub backend: String,
     /// Queues (one per worker).
     pub queues: u16,
+    /// The TAP that carries this port's exception path to the kernel, if
+    /// any (where VRRP and other kernel traffic of the port is seen).
+    #[serde(default)]
+    pub tap: Option<String>,
     /// Counters.
     #[serde(default)]
     pub stats: LinkStats,

@@ -68,6 +68,7 @@ fn node() -> Node {
             port: 0,
         }],
         static_neighbours: vec![(v4(10, 0, 0, 254), MacAddr([2, 0, 0, 0, 0, 0xfe]), 0)],
+        explicit_vips: false,
     };
     let mut w = Worker::new(WorkerOptions {
         conn_capacity: 64,

@@ -73,6 +73,7 @@ fn stack_config(addrs: &[(IpAddr, u8)]) -> StackConfig {
             },
         ],
         static_neighbours: vec![(v4(GW2), MacAddr(G2MAC), 0)],
+        explicit_vips: false,
     }
 }
 
@@ -576,6 +577,46 @@ fn adding_a_vip_announces_it() {
     assert_eq!(act, Action::Transmit { port: 0 });
     let (act, _) = run(&mut n, &arp(1, BCAST, CMAC, NEIGH, [0; 6], LADDR));
     assert_eq!(act, Action::Consumed);
+}
+
+#[test]
+fn explicit_vips_are_answered_only_once_added_as_addresses() {
+    // As on a VRRP BACKUP: the service exists, its VIP is not announced.
+    let mut stack = stack_config(&default_addrs());
+    stack.explicit_vips = true;
+    let mut n = node_with(lb(ForwardMode::FullNat, R1), stack.clone());
+    let ask_vip = arp(1, BCAST, CMAC, NEIGH, [0; 6], VIP);
+    assert_eq!(run(&mut n, &ask_vip).0, Action::Consumed);
+    // The local address is still rvs's own.
+    let (act, _) = run(&mut n, &arp(1, BCAST, CMAC, NEIGH, [0; 6], LADDR));
+    assert_eq!(act, Action::Transmit { port: 0 });
+    // Becoming MASTER: the VIP is added as an address, announced once
+    // and answered.
+    stack.addrs.push(AddrConfig {
+        addr: v4(VIP),
+        prefix_len: 32,
+        port: 0,
+    });
+    n.apply(
+        Arc::new(lb(ForwardMode::FullNat, R1)),
+        Arc::new(stack.clone()),
+        false,
+    );
+    assert_eq!(
+        drain(&mut n),
+        vec![(0, arp(1, BCAST, PMAC, VIP, [0; 6], VIP))]
+    );
+    let (act, out) = run(&mut n, &ask_vip);
+    assert_eq!(act, Action::Transmit { port: 0 });
+    assert_eq!(out, arp(2, CMAC, PMAC, VIP, CMAC, NEIGH));
+    // Leaving MASTER: removed again, no longer answered.
+    stack.addrs.pop();
+    n.apply(
+        Arc::new(lb(ForwardMode::FullNat, R1)),
+        Arc::new(stack),
+        false,
+    );
+    assert_eq!(run(&mut n, &ask_vip).0, Action::Consumed);
 }
 
 #[test]

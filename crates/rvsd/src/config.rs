@@ -18,6 +18,8 @@
 //! workers = 1          # worker threads (default 1)
 //! cores = [1]          # one core per worker (default: 0, 1, 2, ...)
 //! tick_ms = 10         # timer period (default 10)
+//! announce_vips = true # answer ARP/ND for service VIPs; false: only for
+//!                      # VIPs added as addresses (VRRP, rvsip addr add)
 //!
 //! [[port]]
 //! name = "eth0"        # the interface
@@ -165,6 +167,11 @@ pub struct DaemonSection {
     /// Connection table capacity per worker.
     #[serde(default = "conn_capacity")]
     pub conn_capacity: u32,
+    /// Answer ARP/ND for every service VIP (the default). `false` leaves
+    /// that to whoever adds the VIP as an interface address: VRRP
+    /// (rvs-keepalived) on the MASTER, or `rvsip addr add`.
+    #[serde(default = "yes")]
+    pub announce_vips: bool,
 }
 
 fn one() -> u16 {
@@ -172,6 +179,9 @@ fn one() -> u16 {
 }
 fn ten() -> u64 {
     10
+}
+fn yes() -> bool {
+    true
 }
 fn conn_capacity() -> u32 {
     1 << 18
@@ -184,6 +194,7 @@ impl Default for DaemonSection {
             cores: None,
             tick_ms: 10,
             conn_capacity: conn_capacity(),
+            announce_vips: true,
         }
     }
 }
@@ -461,6 +472,9 @@ pub struct StackSpec {
     pub routes: Vec<RouteSpec>,
     /// Static neighbours.
     pub neighbours: Vec<(IpAddr, MacAddr, u16)>,
+    /// VIPs are answered only when they are interface addresses
+    /// (`announce_vips = false`).
+    pub explicit_vips: bool,
 }
 
 /// Daemon settings.
@@ -614,7 +628,10 @@ impl File {
     }
 
     fn stack_spec(&self) -> Result<StackSpec, ConfigError> {
-        let mut spec = StackSpec::default();
+        let mut spec = StackSpec {
+            explicit_vips: !self.daemon.announce_vips,
+            ..StackSpec::default()
+        };
         if self.port.is_empty() {
             return Err(err("port", "no [[port]]: expected at least one"));
         }
@@ -884,6 +901,7 @@ pub fn stack_config(
             .iter()
             .map(|&(a, m, p)| (a, WireMac(m), p))
             .collect(),
+        explicit_vips: spec.explicit_vips,
     };
     cfg.validate().map_err(translate_stack)?;
     Ok(cfg)

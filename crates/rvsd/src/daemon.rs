@@ -315,10 +315,14 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
     api.set_backends(
         ports
             .iter()
-            .map(|p| match (p.backend, &p.xdp) {
-                (Backend::AfXdp, Some(m)) => format!("af_xdp ({m})"),
-                (Backend::AfXdp, None) => "af_xdp".to_string(),
-                (Backend::AfPacket, _) => "af_packet".to_string(),
+            .zip(&d.stack.ports)
+            .map(|(p, spec)| crate::api::stack::PortLabel {
+                backend: match (p.backend, &p.xdp) {
+                    (Backend::AfXdp, Some(m)) => format!("af_xdp ({m})"),
+                    (Backend::AfXdp, None) => "af_xdp".to_string(),
+                    (Backend::AfPacket, _) => "af_packet".to_string(),
+                },
+                tap: spec.tap.clone(),
             })
             .collect(),
     );

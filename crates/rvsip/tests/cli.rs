@@ -22,6 +22,7 @@ fn model() -> Model {
             state: "UP".into(),
             backend: "af_xdp (native)".into(),
             queues: 2,
+            tap: None,
             stats: LinkStats {
                 rx_packets: 10,
                 rx_bytes: 1000,

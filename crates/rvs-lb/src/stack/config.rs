@@ -64,6 +64,11 @@ pub struct StackConfig {
     pub routes: Vec<RouteConfig>,
     /// Permanent neighbour entries: address, MAC, port.
     pub static_neighbours: Vec<(IpAddr, MacAddr, u16)>,
+    /// Service VIPs are owned (answered in ARP/ND, announced) only when
+    /// they are also interface addresses. Set where VRRP (rvs-keepalived)
+    /// decides which node answers for a VIP, as DPVS's VIPs need
+    /// `dpip addr add`; clear, every configured VIP is answered.
+    pub explicit_vips: bool,
 }
 
 /// Smallest MTU accepted (the IPv6 minimum, which also covers IPv4's).
@@ -272,6 +277,7 @@ mod tests {
                 port: 0,
             }],
             static_neighbours: vec![],
+            explicit_vips: false,
         }
     }
 

@@ -225,7 +225,9 @@ fn owned_of(lb: &Config, stack: &StackConfig) -> HashMap<IpAddr, u8> {
         *m.entry(a.addr).or_default() |= owned::INTERFACE;
     }
     for s in lb.services() {
-        if let Some(v) = s.spec.key.addr() {
+        if let Some(v) = s.spec.key.addr()
+            && !stack.explicit_vips
+        {
             *m.entry(v).or_default() |= owned::VIP;
         }
         for &l in &s.spec.laddrs {

@@ -201,7 +201,7 @@ struct ServerShared {
     table_size: u32,
     stop: AtomicBool,
     /// The ports' backend labels, by index (for `rvsip link show`).
-    backends: Mutex<Vec<String>>,
+    backends: Mutex<Vec<stack::PortLabel>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -328,9 +328,9 @@ impl Server {
         Ok(())
     }
 
-    /// Tells the API the ports' backends (`af_xdp (native)`, by port
-    /// index), for `rvsip link show`.
-    pub fn set_backends(&self, backends: Vec<String>) {
+    /// Tells the API the ports' backends (`af_xdp (native)`) and TAPs, by
+    /// port index, for `rvsip link show` and rvs-keepalived.
+    pub fn set_backends(&self, backends: Vec<stack::PortLabel>) {
         *lock(&self.s.backends) = backends;
     }
 

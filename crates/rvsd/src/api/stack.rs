@@ -453,9 +453,19 @@ pub fn routes(stack: &StackConfig) -> Vec<RouteEntry> {
     out
 }
 
-/// The ports with their counters summed over the workers. `backends` are
-/// the ports' backend labels, by index.
-pub fn links(stack: &StackConfig, shared: &Shared, backends: &[String]) -> Vec<Link> {
+/// What the daemon knows of a port that the stack does not: its backend
+/// label (`af_xdp (native)`) and its TAP.
+#[derive(Debug, Clone, Default)]
+pub struct PortLabel {
+    /// The backend label.
+    pub backend: String,
+    /// The TAP's name, if the port has one.
+    pub tap: Option<String>,
+}
+
+/// The ports with their counters summed over the workers. `labels` are
+/// the ports' labels, by index.
+pub fn links(stack: &StackConfig, shared: &Shared, labels: &[PortLabel]) -> Vec<Link> {
     let workers: Vec<_> = shared.stats.iter().map(|s| s.load_full()).collect();
     stack
         .ports
@@ -475,14 +485,16 @@ pub fn links(stack: &StackConfig, shared: &Shared, backends: &[String]) -> Vec<L
             }
             let state = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", p.name))
                 .map_or_else(|_| "UNKNOWN".to_string(), |s| s.trim().to_uppercase());
+            let label = labels.get(i).cloned().unwrap_or_default();
             Link {
                 id: p.id,
                 name: p.name.clone(),
                 mtu: p.mtu,
                 mac: format_mac(p.mac.octets()),
                 state,
-                backend: backends.get(i).cloned().unwrap_or_default(),
+                backend: label.backend,
                 queues: u16::try_from(workers.len()).unwrap_or(u16::MAX),
+                tap: label.tap,
                 stats: st,
             }
         })

@@ -83,6 +83,14 @@ udp = 30
 "#;
 
 #[test]
+fn announce_vips_false_leaves_vips_to_vrrp() {
+    assert!(!load(GOOD).unwrap().stack.explicit_vips);
+    let text = GOOD.replace("[daemon]\n", "[daemon]\nannounce_vips = false\n");
+    assert_ne!(text, GOOD);
+    assert!(load(&text).unwrap().stack.explicit_vips);
+}
+
+#[test]
 fn good_config_builds_the_right_specs() {
     let d = load(GOOD).unwrap();
     assert_eq!(d.daemon.workers, 2);
@@ -184,7 +192,7 @@ fn bad_configs_name_the_key_and_what_was_expected() {
         ("".into(), "port: no [[port]]: expected at least one"),
         (
             with("[daemon]\nworkerz = 2\n"),
-            "daemon.workerz: unknown field `workerz`, expected one of `workers`, `cores`, `tick_ms`, `conn_capacity` (line 5)",
+            "daemon.workerz: unknown field `workerz`, expected one of `workers`, `cores`, `tick_ms`, `conn_capacity`, `announce_vips` (line 5)",
         ),
         (
             with("[daemon]\nworkers = \"two\"\n"),

@@ -538,6 +538,7 @@ fn samples() -> (Vec<Request>, Vec<Response>) {
                 state: "UP".into(),
                 backend: "af_xdp (native)".into(),
                 queues: 2,
+                tap: None,
                 stats: Default::default(),
             }],
         },
