@@ -14,6 +14,8 @@
 pub mod check;
 pub mod conf;
 pub mod control;
+pub mod daemon;
+pub mod logging;
 pub mod lvs;
 pub mod notify;
 pub mod rvsd;
