@@ -45,6 +45,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // rvs-keepalived's interoperability tests run Debian's keepalived as
     // the VRRP peer.
     "keepalived",
+    // contrib/systemd's units are checked with systemd-analyze verify.
+    "systemd",
 ];
 
 /// cargo-deny checks licences, advisories, bans and sources.
