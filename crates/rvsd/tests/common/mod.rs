@@ -4,5 +4,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod harness;
+pub(crate) mod keepalived;
 
 pub(crate) use rvs_netns::*;
