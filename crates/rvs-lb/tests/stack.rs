@@ -713,6 +713,32 @@ fn the_kernel_is_answered_and_routed() {
 }
 
 #[test]
+fn the_kernels_gratuitous_arp_for_an_owned_address_leaves_the_port() {
+    let mut n = node();
+    let kmac = [0x02, 0, 0, 0, 0, 0x77];
+    let before = n.counters().garp_sent;
+    for (addr, leaves) in [
+        (VIP, true),
+        (IFACE, true),
+        (Ipv4Addr::new(10, 0, 0, 77), false),
+    ] {
+        let garp = arp(1, BCAST, kmac, addr, [0; 6], addr);
+        let mut buf = vec![0u8; 512];
+        buf[HEADROOM..HEADROOM + garp.len()].copy_from_slice(&garp);
+        let mut p = Packet::new(&mut buf, HEADROOM, garp.len()).unwrap();
+        let act = n.handle_from_kernel(&mut p, Time::ZERO);
+        if leaves {
+            assert_eq!(act, Action::Transmit { port: 0 }, "{addr}");
+            // The port's MAC in the Ethernet header and as sender.
+            assert_eq!(p.data(), &arp(1, BCAST, PMAC, addr, [0; 6], addr)[..]);
+        } else {
+            assert_eq!(act, Action::Consumed, "{addr}");
+        }
+    }
+    assert_eq!(n.counters().garp_sent, before + 2);
+}
+
+#[test]
 fn stale_neighbours_age_out_on_tick() {
     let mut n = node();
     let reply = arp(2, PMAC, R1MAC, R1, PMAC, IFACE);

@@ -65,8 +65,10 @@
 //! it answers the kernel's ARP requests and neighbour solicitations itself
 //! with the egress port's MAC (proxy), and routes and resolves the
 //! kernel's unicast IP packets like forwarded ones (without decrementing
-//! the TTL: the kernel originated them). Multicast/broadcast from the
-//! kernel (VRRP, router solicitations) leaves, with the port's source MAC,
+//! the TTL: the kernel originated them). A gratuitous ARP from the kernel
+//! for an owned address leaves the port (keepalived's announcements);
+//! multicast/broadcast from the kernel (VRRP, router solicitations)
+//! leaves, with the port's source MAC,
 //! from the port of the interface address it is sent from (else the first
 //! port).
 //!
@@ -959,14 +961,17 @@ impl Node {
                 let Ok(repr) = ArpPacket::parse(body).map(|p| ArpRepr::parse(&p)) else {
                     return self.drop(DropReason::Malformed);
                 };
-                let Some(mac) = self
+                let Some((port, mac)) = self
                     .route_port(IpAddr::V4(repr.target_ip))
-                    .and_then(|p| self.port_mac(p))
+                    .and_then(|p| Some((p, self.port_mac(p)?)))
                 else {
                     return self.drop(DropReason::NoRoute);
                 };
+                if repr.sender_ip == repr.target_ip {
+                    return self.kernel_garp(frame, l3, repr.sender_ip, port, mac);
+                }
                 match repr.reply(mac) {
-                    Some(reply) if repr.sender_ip != repr.target_ip => {
+                    Some(reply) => {
                         let (buf, _) = frame.buffer_mut();
                         let ok = buf.get_mut(l3..).is_some_and(|b| reply.emit(b).is_ok())
                             && l2::write_reply(buf, l3, &l2, mac, ethertype::ARP).is_some();
@@ -1018,6 +1023,33 @@ impl Node {
             }
             _ => self.drop(DropReason::Unsupported),
         }
+    }
+
+    /// A gratuitous ARP the kernel sends (keepalived's announcements on
+    /// becoming VRRP MASTER) leaves from the port, with the port's MAC, if
+    /// it announces an address the node owns; one for any other address
+    /// would draw traffic the node does not answer for, and is dropped.
+    fn kernel_garp(
+        &mut self,
+        frame: &mut Packet<'_>,
+        l3: usize,
+        addr: std::net::Ipv4Addr,
+        port: u16,
+        mac: MacAddr,
+    ) -> Action {
+        if !self.owned.contains_key(&IpAddr::V4(addr)) {
+            return Action::Consumed;
+        }
+        let (buf, start) = frame.buffer_mut();
+        // Ethernet source, then the ARP sender hardware address (offset 8).
+        for at in [start + 6, l3 + 8] {
+            match buf.get_mut(at..at + 6) {
+                Some(s) => s.copy_from_slice(&mac.octets()),
+                None => return self.drop(DropReason::Malformed),
+            }
+        }
+        inc(&mut self.counters.garp_sent);
+        Action::Transmit { port }
     }
 
     /// Answers the kernel's neighbour solicitation with the MAC of the port
