@@ -1,7 +1,33 @@
 //! Keeping rvsd's virtual servers in line with the configuration and the
-//! health checks.
+//! health checks: what keepalived's checker process does with IPVS, done
+//! through rvsd's API.
+//!
+//! - [`translate`]: the model in `rvs_api` terms (services, destinations);
+//! - [`state`]: one virtual server's health, quorum and sorry server as a
+//!   pure state machine that says what the table should hold;
+//! - [`sync`]: turning that into requests (full reconcile or diff);
+//! - `manager`: the run-time set of virtual servers, their checker tasks
+//!   and what was applied, across reloads;
+//! - `dump`: the JSON state dump.
+//!
+//! [`run`] is the task the daemon starts: it configures, then reacts to
+//! checker events and to [`Control`] messages until shutdown, when it
+//! removes the services it created (as keepalived removes its virtual
+//! servers at exit).
+
+mod dump;
+mod manager;
+pub mod state;
+pub mod sync;
+pub mod translate;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -9,16 +35,31 @@ use crate::conf::model::Config;
 use crate::control::Control;
 use crate::rvsd::Rvsd;
 
-/// Runs until [`Control::Shutdown`] (placeholder until the part lands).
+/// How often a failed sync with rvsd is retried.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Runs the health checks and keeps rvsd in line until
+/// [`Control::Shutdown`] (or until the control channel closes).
 pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
-    let _ = (cfg, rvsd);
-    while let Some(c) = ctl.recv().await {
-        match c {
-            Control::Shutdown => return,
-            Control::Dump(tx) => {
-                let _ = tx.send(serde_json::Value::Null);
-            }
-            Control::Reload(_) => {}
+    let mut m = manager::Manager::new(rvsd);
+    m.configure(cfg).await;
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            c = ctl.recv() => match c {
+                Some(Control::Reload(cfg)) => {
+                    tracing::info!("reloading the virtual servers");
+                    m.configure(cfg).await;
+                }
+                Some(Control::Dump(tx)) => {
+                    let _ = tx.send(dump::dump(&m));
+                }
+                Some(Control::Shutdown) | None => break,
+            },
+            ev = m.next_event() => m.on_events(ev).await,
+            _ = retry.tick() => m.reconcile().await,
         }
     }
+    m.shutdown().await;
 }
