@@ -98,9 +98,9 @@ pub enum Protocol {
 /// `lb_kind` / `lvs_method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum LbKind {
-    /// `NAT`.
+    /// `NAT` (the default, as in keepalived).
     Nat,
-    /// `DR` (the default, as in keepalived).
+    /// `DR`.
     Dr,
     /// `TUN`.
     Tun,
@@ -232,11 +232,12 @@ pub struct RealServer {
     pub ip: IpAddr,
     /// Its port.
     pub port: u16,
-    /// `weight` (default 1).
+    /// `weight` (default 1, or the virtual server's `weight`).
     pub weight: u32,
     /// `lvs_method` at real-server level (else the virtual server's).
     pub kind: Option<LbKind>,
-    /// `inhibit_on_failure`: on failure set weight 0 instead of removing.
+    /// `inhibit_on_failure`: on failure set weight 0 instead of removing
+    /// (its own setting, else the virtual server's).
     pub inhibit_on_failure: bool,
     /// `uthreshold`.
     pub upper_threshold: u32,
@@ -265,15 +266,19 @@ pub struct CheckCommon {
     pub bindto: Option<IpAddr>,
     /// `bind_port`: source port.
     pub bind_port: Option<u16>,
-    /// `connect_timeout` (default 5 s).
+    /// `connect_timeout` (default 5 s; inherited like `retry`).
     pub connect_timeout: Duration,
     /// `retry` / `nb_get_retry`: failures in a row, after the first,
-    /// before the server is declared down (default 1 for HTTP/SSL, 1 for
-    /// others; keepalived: "retry 0" means one failure is enough).
+    /// before the server is declared down (default 1; 0 for MISC_CHECK;
+    /// "retry 0" means one failure is enough). Inherited from the real
+    /// or virtual server's `retry` when the checker has none.
     pub retry: u32,
-    /// `delay_before_retry` (default 1 s).
+    /// `delay_before_retry` (default 3 s for HTTP_GET/SSL_GET, 1 s
+    /// otherwise; inherited like `retry`).
     pub delay_before_retry: Duration,
-    /// `warmup`: a random delay up to this before the first check.
+    /// `warmup`: a random delay up to this before the first check
+    /// (inherited like `retry`). None: keepalived's default, up to the
+    /// check's delay_loop.
     pub warmup: Option<Duration>,
     /// `delay_loop` at checker level (else real server's, else virtual
     /// server's).
@@ -306,7 +311,8 @@ pub enum CheckKind {
         tls: bool,
         /// The URLs: every one must pass.
         urls: Vec<Url>,
-        /// `virtualhost` at checker level.
+        /// `virtualhost` at checker level, else the real server's, else
+        /// the virtual server's.
         virtualhost: Option<String>,
     },
     /// `UDP_CHECK`: a datagram is sent; no ICMP error (and, with
