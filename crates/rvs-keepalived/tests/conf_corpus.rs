@@ -716,3 +716,35 @@ fn include_globs_nested_and_missing() {
         vec![warned(&f, 6, "include `missing/*.conf` matches no file")]
     );
 }
+
+#[test]
+fn unknown_and_unsupported_keywords_are_warned_not_dropped() {
+    let text = "global_defs {\n    lvs_id LB1\n    routr_id typo\n}\nvirtual_server 10.0.0.1 80 {\n    lb_algo lblc\n    foo bar\n    real_server 10.0.1.1 80 {\n        DNS_CHECK {\n        }\n    }\n}\nvrrp_instance V {\n    interface eth0\n    virtual_router_id 5\n    garp_lower_prio_repeat 2\n    authentication {\n        auth_type AH\n        auth_pass x\n    }\n}\n";
+    let f = Path::new("w.conf");
+    let (cfg, w) = rvs_keepalived::conf::parse_str(text, f).unwrap();
+    let w: Vec<_> = w
+        .into_iter()
+        .map(|w| (w.loc.file, w.loc.line, w.message))
+        .collect();
+    assert_eq!(
+        w,
+        vec![
+            ignored(f, 2, "`lvs_id`"),
+            warned(f, 3, "unknown keyword `routr_id`: ignored"),
+            warned(
+                f,
+                6,
+                "scheduler `lblc` is not implemented by rvs: rvsd will refuse this virtual_server"
+            ),
+            warned(f, 7, "unknown keyword `foo`: ignored"),
+            ignored(f, 9, "`DNS_CHECK` (the real server is not checked by it)"),
+            ignored(f, 16, "`garp_lower_prio_repeat`"),
+            ignored(f, 18, "`auth_type AH`"),
+        ]
+    );
+    // What was recognised still took effect; what was not changed nothing.
+    assert_eq!(cfg.global, GlobalDefs::default());
+    assert_eq!(cfg.virtual_servers[0].scheduler, "lblc");
+    assert!(cfg.virtual_servers[0].real_servers[0].checkers.is_empty());
+    assert_eq!(cfg.vrrp_instances[0].auth, Auth::Ah(b"x".to_vec()));
+}
