@@ -90,7 +90,6 @@ pub fn main(opts: Options) -> Result<(), Error> {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let _pid = PidFile::create(&opts.pid_file).map_err(Error::Start)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -98,7 +97,6 @@ pub fn main(opts: Options) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::Start(format!("runtime: {e}")))?;
     rt.block_on(run(opts, Arc::new(cfg)))
-        .map_err(|e| Error::Start(e.to_string()))
 }
 
 /// A part's task and its control channel.
@@ -108,7 +106,15 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn run(opts: Options, cfg: Arc<Config>) -> io::Result<()> {
+async fn run(opts: Options, cfg: Arc<Config>) -> Result<(), Error> {
+    // Signals are caught from here on; only then does the pid file tell
+    // the world the process is ready for them.
+    let sig = |k| signal(k).map_err(|e| Error::Start(format!("signal handler: {e}")));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut usr1 = sig(SignalKind::user_defined1())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let _pid = PidFile::create(&opts.pid_file).map_err(Error::Start)?;
     let rvsd = Rvsd::new(&opts.rvsd_socket);
     let mut parts = Vec::new();
     if opts.parts != Parts::Vrrp {
@@ -136,10 +142,6 @@ async fn run(opts: Options, cfg: Arc<Config>) -> io::Result<()> {
         cfg.vrrp_instances.len(),
         opts.rvsd_socket.display()
     );
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             _ = hup.recv() => reload(&opts.file, &parts).await,
