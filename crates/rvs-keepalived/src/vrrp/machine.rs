@@ -156,9 +156,12 @@ impl Machine {
         }
     }
 
-    /// The master's priority as last seen.
+    /// The master's priority as last seen (our own while MASTER).
     pub fn master_priority(&self) -> Option<u8> {
-        self.master_priority
+        match self.state {
+            State::Master => Some(self.priority),
+            _ => self.master_priority,
+        }
     }
 
     /// State changes so far.
@@ -379,9 +382,21 @@ impl Machine {
     }
 
     /// The effective priority changed (tracking, reload). Adverts carry it
-    /// from the next one on; a BACKUP's running timer is kept.
+    /// from the next one on; a BACKUP's running down timer moves by the
+    /// change of skew, as keepalived's does.
     pub fn set_priority(&mut self, priority: u8) {
+        let old = self.skew();
         self.priority = priority.max(1);
+        let new = self.skew();
+        if self.state == State::Backup
+            && let Some(t) = self.down_at
+        {
+            self.down_at = Some(if new >= old {
+                t + (new - old)
+            } else {
+                t.checked_sub(old - new).unwrap_or(t)
+            });
+        }
     }
 
     /// New settings after a reload (same vrid, version and address).

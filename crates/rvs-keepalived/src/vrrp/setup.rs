@@ -1,0 +1,139 @@
+//! One instance's configuration with everything it refers to resolved:
+//! the version in force, its `track_script`s with their weights, the
+//! gratuitous ARP settings (instance, else global). Built from the
+//! whole [`Config`] so an instance task never looks outside its own
+//! [`Setup`], and compared on reload to decide what changes.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::conf::model::{Config, VrrpInstance, VrrpScript};
+
+use super::packet::Version;
+
+/// An instance, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// The instance as configured.
+    pub inst: VrrpInstance,
+    /// Version in force.
+    pub version: Version,
+    /// Tracked scripts with the weight in force.
+    pub scripts: Vec<(VrrpScript, i32)>,
+    /// Gratuitous ARPs per burst.
+    pub garp_repeat: u32,
+    /// Delay of the second burst (zero: none).
+    pub garp_delay: Duration,
+    /// `vrrp_startup_delay`.
+    pub startup_delay: Duration,
+    /// `vrrp_skip_check_adv_addr`.
+    pub skip_check_adv_addr: bool,
+}
+
+/// What cannot change under a running instance (its socket and
+/// identity on the wire): a change restarts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    interface: String,
+    vrid: u8,
+    version: Version,
+    v6: bool,
+    src: Option<IpAddr>,
+    unicast: bool,
+}
+
+impl Setup {
+    /// Every instance of `cfg`; a `track_script` naming no `vrrp_script`
+    /// is left out with a warning (keepalived does the same).
+    pub fn all(cfg: &Config) -> Vec<Setup> {
+        cfg.vrrp_instances
+            .iter()
+            .map(|inst| Setup::of(cfg, inst))
+            .collect()
+    }
+
+    fn of(cfg: &Config, inst: &VrrpInstance) -> Setup {
+        let g = &cfg.global;
+        let mut version = Version::from_number(inst.version)
+            .or_else(|| Version::from_number(g.vrrp_version))
+            .unwrap_or(Version::V2);
+        let s = Setup {
+            inst: inst.clone(),
+            version,
+            scripts: Vec::new(),
+            garp_repeat: 0,
+            garp_delay: Duration::ZERO,
+            startup_delay: g.vrrp_startup_delay,
+            skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
+        };
+        if s.v6() && version == Version::V2 {
+            tracing::warn!(
+                "{}: vrrp_instance {}: IPv6 needs VRRP version 3; using version 3",
+                inst.loc,
+                inst.name
+            );
+            version = Version::V3;
+        }
+        let scripts = inst
+            .track_scripts
+            .iter()
+            .filter_map(|t| {
+                let found = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+                if found.is_none() {
+                    tracing::warn!(
+                        "{}: vrrp_instance {}: track_script {} is not a vrrp_script; ignored",
+                        inst.loc,
+                        inst.name,
+                        t.name
+                    );
+                }
+                found.map(|s| (s.clone(), t.weight.unwrap_or(s.weight)))
+            })
+            .collect();
+        Setup {
+            version,
+            scripts,
+            garp_repeat: inst.garp_master_repeat.unwrap_or(g.garp_master_repeat),
+            garp_delay: inst.garp_master_delay.unwrap_or(g.garp_master_delay),
+            ..s
+        }
+    }
+
+    /// The instance's name.
+    pub fn name(&self) -> &str {
+        &self.inst.name
+    }
+
+    /// IPv6: its first VIP is (or, without VIPs, its first unicast peer).
+    pub fn v6(&self) -> bool {
+        self.inst
+            .vips
+            .first()
+            .map(|v| v.addr)
+            .or_else(|| self.inst.unicast_peers.first().copied())
+            .is_some_and(|a| a.is_ipv6())
+    }
+
+    /// The VIPs adverts carry: the instance's family only.
+    pub fn advertised(&self) -> Vec<IpAddr> {
+        let v6 = self.v6();
+        self.inst
+            .vips
+            .iter()
+            .map(|v| v.addr)
+            .filter(|a| a.is_ipv6() == v6)
+            .collect()
+    }
+
+    /// See [`Identity`].
+    pub fn identity(&self) -> Identity {
+        Identity {
+            interface: self.inst.interface.clone(),
+            vrid: self.inst.vrid,
+            version: self.version,
+            v6: self.v6(),
+            src: self.inst.src_ip,
+            unicast: !self.inst.unicast_peers.is_empty(),
+        }
+    }
+}
