@@ -1,17 +1,25 @@
 //! Health checkers: is a real server fit to receive traffic?
 //!
 //! Each kind of keepalived checker is one probe in its own file
-//! ([`tcp`] for now); a probe makes one attempt and says whether it
+//! ([`tcp`], [`http`] with [`tls`] for SSL_GET, [`udp`], [`misc`],
+//! [`ping`]); a probe makes one attempt and says whether it
 //! passed, and why not. What an attempt's result means over time (retries,
 //! up/down) is [`retry`]'s pure rule, and [`runner`] runs every checker as
 //! its own tokio task on its own cadence, reporting verdict changes to the
 //! LVS side ([`crate::lvs`]), which owns what rvsd's table holds.
 
+pub mod http;
+pub mod misc;
+pub mod ping;
 pub mod retry;
 pub mod runner;
 pub mod spec;
 pub mod tcp;
+pub mod tls;
+pub mod udp;
 
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
@@ -31,6 +39,17 @@ pub struct Pass {
 pub async fn probe(spec: &CheckSpec) -> Result<Pass, String> {
     match &spec.kind {
         CheckKind::Tcp => tcp::check(spec).await,
-        _ => Err(format!("{} is not supported yet", spec.kind_name())),
+        CheckKind::Http { tls, urls, .. } => http::check(spec, *tls, urls).await,
+        CheckKind::Udp {
+            payload,
+            require_reply,
+        } => udp::check(spec, payload, require_reply.as_deref()).await,
+        CheckKind::Misc {
+            path,
+            timeout,
+            dynamic,
+            ..
+        } => misc::check(spec, path, *timeout, *dynamic).await,
+        CheckKind::Ping => ping::check(spec).await,
     }
 }

@@ -115,10 +115,15 @@ impl Drop for CheckerTask {
     }
 }
 
+/// A random number (std's hasher keys are random per process and differ
+/// per call; good enough for spreading timers and ping tokens).
+pub fn random_u64() -> u64 {
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
 /// A random duration in `[0, max]`.
 pub fn jitter(max: Duration) -> Duration {
-    let r = RandomState::new().hash_one(std::time::SystemTime::now());
-    max.mul_f64(r as f64 / u64::MAX as f64)
+    max.mul_f64(random_u64() as f64 / u64::MAX as f64)
 }
 
 /// The delay before the first attempt.
