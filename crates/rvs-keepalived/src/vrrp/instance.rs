@@ -309,6 +309,9 @@ impl Inst {
         if !self.started {
             if now >= self.start_at && !self.effect().pending {
                 self.started = true;
+                // As keepalived at start: VIPs left by an earlier run (a
+                // crash) go, so only a MASTER ever holds them.
+                self.release_vips().await;
                 let e = self.effect();
                 self.own_fault = e.fault;
                 let _ = self.machine.set_fault(now, e.fault);

@@ -4,7 +4,7 @@
 //!
 //! Set up as keepalived sets its own up, so both look the same on the
 //! wire: TTL / hop limit 255 (multicast and unicast), TOS / traffic class
-//! 0xc0 (network control), no multicast loopback, the group (224.0.0.18 /
+//! 0xc0 (network control), no DF bit, no multicast loopback, the group (224.0.0.18 /
 //! ff02::12) joined on the interface only and no other group's traffic
 //! (`IP_MULTICAST_ALL` off), `SO_BINDTODEVICE`. IPv6 lets the kernel
 //! fill in and verify the checksum (`IPV6_CHECKSUM` at offset 6, RFC 5798
@@ -163,6 +163,9 @@ impl VrrpSocket {
             setopt(s, p, libc::IP_TTL, &ttl, "IP_TTL")?;
             setopt(s, p, libc::IP_MULTICAST_LOOP, &zero, "IP_MULTICAST_LOOP")?;
             setopt(s, p, libc::IP_TOS, &tos, "IP_TOS")?;
+            // No DF bit, as keepalived's adverts.
+            let dont = libc::IP_PMTUDISC_DONT;
+            setopt(s, p, libc::IP_MTU_DISCOVER, &dont, "IP_MTU_DISCOVER")?;
             let _ = setopt(s, p, libc::IP_MULTICAST_ALL, &zero, "IP_MULTICAST_ALL");
             let mreqn = libc::ip_mreqn {
                 imr_multiaddr: libc::in_addr {

@@ -256,3 +256,84 @@ pub(crate) fn rvsd_services(socket: &Path) -> Vec<rvs_api::ServiceEntry> {
         other => panic!("ListServices: {other:?}"),
     }
 }
+
+// ---- VRRP interoperability (keepalived_vrrp_e2e) ----
+
+/// A `vrrp_instance VI_1` on `iface`: VRRPv2, vrid 51, PASS
+/// authentication, `advert_int 1`, VIP `vip`, state BACKUP, `priority`,
+/// and `extra` lines (`nopreempt`, `version 3`, `unicast_peer { ... }`).
+pub(crate) fn vrrp_conf(iface: &str, priority: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "global_defs {{\n    router_id vrrp-e2e-{priority}\n}}\n\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface {iface}\n    \
+         virtual_router_id 51\n    priority {priority}\n    advert_int 1\n    \
+         authentication {{\n        auth_type PASS\n        auth_pass rvs-e2e\n    }}\n    \
+         virtual_ipaddress {{\n        {vip}\n    }}\n{extra}\n}}\n"
+    )
+}
+
+/// The state of instance `inst` as the last "(INST) Entering X STATE"
+/// line of a keepalived or rvs-keepalived log says.
+pub(crate) fn vrrp_state(log: &str, inst: &str) -> Option<String> {
+    let needle = format!("({inst}) Entering ");
+    log.lines()
+        .rev()
+        .find_map(|l| l.split_once(&needle))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
+/// The MAC that answers ARP for `ip` on `dev` in `ns` (arping, bounded),
+/// as `aa:bb:...` in lowercase.
+pub(crate) fn arp_owner(ns: &Netns, dev: &str, ip: &str) -> Option<String> {
+    let out = ns
+        .exec(
+            &["arping", "-c", "1", "-w", "2", "-I", dev, ip],
+            Duration::from_secs(5),
+        )
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("reply from"))?;
+    let mac = line.split('[').nth(1)?.split(']').next()?;
+    Some(mac.to_ascii_lowercase())
+}
+
+/// Waits (bounded) until `f` holds, polling every 20 ms; returns how long
+/// it took, or panics with `what` and `context()`.
+#[track_caller]
+pub(crate) fn poll_until(
+    limit: Duration,
+    what: &str,
+    context: &dyn Fn() -> String,
+    mut f: impl FnMut() -> bool,
+) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < limit,
+            "{what}: not within {limit:?}\n{}",
+            context()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+/// `tcpdump -vv` of `count` VRRP packets (`filter`: `ip proto 112` or
+/// `ip6 proto 112`) on `dev` in `ns`, bounded by `limit`.
+pub(crate) fn capture_vrrp(
+    ns: &Netns,
+    dev: &str,
+    filter: &str,
+    count: usize,
+    limit: Duration,
+) -> String {
+    let c = count.to_string();
+    let mut args = vec!["tcpdump", "-l", "-nn", "-vv", "-i", dev, "-c", &c];
+    args.extend(filter.split_whitespace());
+    let out = ns.exec(&args, limit);
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("tcpdump: {e}"),
+    }
+}

@@ -1,0 +1,468 @@
+//! VRRP between rvs-keepalived and Debian's keepalived 2.2.7.
+//!
+//! One macvlan segment holds node A (rvs-keepalived), node B
+//! (keepalived, `-P`: VRRP only) and a client. First on plain kernel
+//! interfaces (no rvsd: rvs-keepalived adds the VIP with `ip addr` and
+//! sends its own gratuitous ARPs), then with rvsd on A (AF_PACKET port
+//! with a TAP, `announce_vips = false`, a FullNAT service on the VIP):
+//! - priorities decide the MASTER: the client's ARP for the VIP is
+//!   answered by the MASTER's MAC, both directions;
+//! - killing the MASTER (SIGKILL: no priority-0 advert) moves the VIP
+//!   within 3 × advert + skew (measured and printed); a graceful stop
+//!   (priority 0) within the skew;
+//! - preemption and `nopreempt` behave as keepalived's, both ways;
+//! - rvs's adverts, captured on the client, are well-formed, look like
+//!   keepalived's, and keepalived accepts them (no complaint in its log,
+//!   it stays BACKUP); rvs accepts keepalived's (none refused in its
+//!   dump);
+//! - VRRPv3 over IPv6, and unicast peers.
+//!
+//! The tests run one at a time (timings are measured). Run as root.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::harness::{Segment, mac};
+use common::keepalived::{
+    Daemon, TempDir, arp_owner, capture_vrrp, dump, poll_until, real_keepalived, rvs_keepalived,
+    vrrp_conf, vrrp_state,
+};
+use common::{Netns, mac_str, unique};
+
+const VIP: &str = "10.0.0.100";
+/// 3 × advert_int + skew of priority 100 (156/256 s).
+const DOWN_100: f64 = 3.0 + 156.0 / 256.0;
+/// The same at priority 200 (56/256 s).
+const DOWN_200: f64 = 3.0 + 56.0 / 256.0;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The segment: A (rvs), B (keepalived), client.
+struct Lan {
+    _seg: Segment,
+    a: Netns,
+    b: Netns,
+    client: Netns,
+    a_if: String,
+    b_if: String,
+    c_if: String,
+    dir: TempDir,
+    /// keepalived's files, one directory per start.
+    ka_dirs: Mutex<Vec<TempDir>>,
+}
+
+const A_MAC: [u8; 6] = [0x02, 0x52, 0x56, 0x53, 0x0a, 0x01];
+const B_MAC: [u8; 6] = [0x02, 0x52, 0x56, 0x53, 0x0b, 0x01];
+
+impl Lan {
+    fn new(v6: bool) -> Lan {
+        let seg = Segment::new();
+        let a = Netns::new("na");
+        let b = Netns::new("nb");
+        let client = Netns::new("cl");
+        for ns in [&a, &b, &client] {
+            if !v6 {
+                ns.disable_ipv6();
+            }
+        }
+        let a_if = seg.attach(&a, A_MAC);
+        let b_if = seg.attach(&b, B_MAC);
+        let c_if = seg.attach(&client, mac(0x0c, 1));
+        a.ip(&["addr", "add", "10.0.0.11/24", "dev", &a_if]);
+        b.ip(&["addr", "add", "10.0.0.12/24", "dev", &b_if]);
+        client.ip(&["addr", "add", "10.0.0.2/24", "dev", &c_if]);
+        Lan {
+            _seg: seg,
+            a,
+            b,
+            client,
+            a_if,
+            b_if,
+            c_if,
+            dir: TempDir::new("vrrp"),
+            ka_dirs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// rvs-keepalived on A with `conf` (VRRP only, no rvsd unless
+    /// `socket`).
+    fn start_rvs(&self, conf: &str, socket: Option<&PathBuf>) -> Daemon {
+        let path = self.dir.write(&format!("{}.conf", unique("rvs")), conf);
+        let none = self.dir.file("no-rvsd.sock");
+        rvs_keepalived(&self.a, &self.dir, &path, socket.unwrap_or(&none), &["-P"])
+    }
+
+    /// keepalived on B with `conf`.
+    fn start_ka(&self, conf: &str) -> Ka {
+        let sub = TempDir::new("ka");
+        let path = sub.write("keepalived.conf", conf);
+        let d = real_keepalived(&self.b, &sub, &path);
+        let vrrp_pid = sub.file("vrrp.pid");
+        self.ka_dirs.lock().unwrap().push(sub);
+        Ka { d, vrrp_pid }
+    }
+
+    /// Who answers the client's ARP for the VIP: "A", "B" or "-".
+    fn vip_owner(&self) -> &'static str {
+        match arp_owner(&self.client, &self.c_if, VIP) {
+            Some(m) if m == mac_str(A_MAC) => "A",
+            Some(m) if m == mac_str(B_MAC) => "B",
+            _ => "-",
+        }
+    }
+}
+
+/// keepalived: its parent process and the VRRP child's pid file.
+struct Ka {
+    d: Daemon,
+    vrrp_pid: PathBuf,
+}
+
+impl std::ops::Deref for Ka {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.d
+    }
+}
+
+impl std::ops::DerefMut for Ka {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.d
+    }
+}
+
+impl Ka {
+    fn child(&self) -> Option<libc::pid_t> {
+        std::fs::read_to_string(&self.vrrp_pid)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The node dies: the VRRP child is killed before it can say
+    /// anything (killing the parent alone makes the child stop
+    /// gracefully, with a priority-0 advert); the parent is stopped first
+    /// so it cannot start another child.
+    fn crash(&mut self) {
+        let child = self.child().expect("keepalived's VRRP child pid");
+        let parent = self.d.child.id() as libc::pid_t;
+        // SAFETY: signalling processes this test started.
+        unsafe {
+            libc::kill(parent, libc::SIGSTOP);
+            libc::kill(child, libc::SIGKILL);
+        }
+        self.d.kill();
+    }
+}
+
+impl Drop for Ka {
+    fn drop(&mut self) {
+        if let Some(c) = self.child() {
+            // SAFETY: as above; a stale pid file names a dead process.
+            unsafe { libc::kill(c, libc::SIGKILL) };
+        }
+    }
+}
+
+fn logs(a: &Daemon, b: &Daemon) -> String {
+    format!(
+        "--- rvs-keepalived (A):\n{}\n--- keepalived (B):\n{}",
+        a.log(),
+        b.log()
+    )
+}
+
+fn state(d: &Daemon) -> String {
+    vrrp_state(&d.log(), "VI_1").unwrap_or_default()
+}
+
+/// What keepalived says about adverts it refuses.
+const KA_COMPLAINTS: [&str; 8] = [
+    "invalid",
+    "Invalid",
+    "mismatch",
+    "unexpected",
+    "not present",
+    "wrong version",
+    "too short",
+    "too long",
+];
+
+fn ka_complaints(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| KA_COMPLAINTS.iter().any(|c| l.contains(c)))
+        .collect()
+}
+
+/// Waits until `d` logs a MASTER transition more than `before` times;
+/// returns the time since `t0`.
+fn master_after(d: &Daemon, before: usize, t0: Instant, ctx: &dyn Fn() -> String) -> f64 {
+    poll_until(Duration::from_secs(10), "takeover", ctx, || {
+        d.log().matches("(VI_1) Entering MASTER STATE").count() > before
+    });
+    t0.elapsed().as_secs_f64()
+}
+
+/// The first VRRP packet of a `tcpdump -vv` capture, with what may
+/// differ between two senders taken out: the timestamp, IP id, source
+/// address and priority.
+fn advert_shape(cap: &str, src: &str) -> String {
+    let mut lines = cap.lines().skip_while(|l| !l.contains("proto VRRP"));
+    let (Some(ip), Some(vrrp)) = (lines.next(), lines.next()) else {
+        return String::new();
+    };
+    let ip = ip.split_once(" IP ").map_or(ip, |(_, r)| r);
+    format!("{ip} {}", vrrp.trim())
+        .replace(src, "SRC")
+        .split(", ")
+        .filter(|f| !f.starts_with("id ") && !f.starts_with("prio "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+fn rvs_master_keepalived_backup_then_master_killed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 100, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(&vrrp_conf(&lan.a_if, 200, "10.0.0.100/24", ""), None);
+    poll_until(
+        Duration::from_secs(15),
+        "rvs MASTER, keepalived BACKUP",
+        &|| logs(&rvs, &ka.d),
+        || state(&rvs) == "MASTER" && state(&ka.d) == "BACKUP",
+    );
+    assert_eq!(lan.vip_owner(), "A", "{}", logs(&rvs, &ka.d));
+
+    // rvs's adverts on the wire, and keepalived's view of them.
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip proto 112",
+        3,
+        Duration::from_secs(6),
+    );
+    println!("rvs adverts as the client sees them:\n{cap}");
+    assert_eq!(cap.matches("10.0.0.11 > 224.0.0.18").count(), 3, "{cap}");
+    for want in [
+        "tos 0xc0, ttl 255",
+        "proto VRRP (112)",
+        "VRRPv2, Advertisement, vrid 51, prio 200, authtype simple, intvl 1s, length 20, addrs: 10.0.0.100 auth \"rvs-e2e\"",
+    ] {
+        assert!(cap.contains(want), "no `{want}` in\n{cap}");
+    }
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(state(&ka.d), "BACKUP", "{}", logs(&rvs, &ka.d));
+    assert!(ka_complaints(&ka.log()).is_empty(), "{}", logs(&rvs, &ka.d));
+
+    // The MASTER dies: keepalived takes over within 3 × advert + skew
+    // after rvs's last advert (which was up to one interval before).
+    let before = ka.log().matches("(VI_1) Entering MASTER STATE").count();
+    let t0 = Instant::now();
+    rvs.kill();
+    // The whole node is gone (its kernel still holds the VIP).
+    lan.a.ip(&["link", "set", &lan.a_if, "down"]);
+    let took = master_after(&ka.d, before, t0, &|| logs(&rvs, &ka.d));
+    println!(
+        "keepalived took over {took:.3} s after rvs-keepalived was killed (bound {DOWN_100:.3} s)"
+    );
+    assert!(
+        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
+        "takeover {took:.3} s\n{}",
+        logs(&rvs, &ka.d)
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP answered by B",
+        &|| logs(&rvs, &ka.d),
+        || lan.vip_owner() == "B",
+    );
+    // The node comes back, its kernel still holding the VIP: the new
+    // rvs-keepalived removes it at start and takes over again
+    // (preemption by the higher priority).
+    lan.a.ip(&["link", "set", &lan.a_if, "up"]);
+    let mut rvs = lan.start_rvs(&vrrp_conf(&lan.a_if, 200, "10.0.0.100/24", ""), None);
+    poll_until(
+        Duration::from_secs(10),
+        "rvs preempts keepalived",
+        &|| logs(&rvs, &ka.d),
+        || state(&rvs) == "MASTER" && state(&ka.d) == "BACKUP",
+    );
+    assert_eq!(lan.vip_owner(), "A", "{}", logs(&rvs, &ka.d));
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+#[test]
+fn keepalived_master_rvs_backup_then_master_killed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 200, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(&vrrp_conf(&lan.a_if, 100, "10.0.0.100/24", ""), None);
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip proto 112",
+        1,
+        Duration::from_secs(4),
+    );
+    println!("keepalived's advert:\n{cap}");
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(state(&rvs), "BACKUP", "{}", logs(&rvs, &ka.d));
+    assert_eq!(state(&ka.d), "MASTER", "{}", logs(&rvs, &ka.d));
+    assert_eq!(lan.vip_owner(), "B", "{}", logs(&rvs, &ka.d));
+    // rvs accepted every advert of keepalived's.
+    let d = dump(&rvs, &lan.dir);
+    let inst = &d["vrrp"]["instances"][0];
+    assert!(inst["adverts_received"].as_u64().unwrap_or(0) >= 3, "{d:#}");
+    assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+    assert_eq!(inst["master"], "10.0.0.12", "{d:#}");
+    assert_eq!(inst["master_priority"], 200, "{d:#}");
+
+    // rvs's adverts (once it is MASTER) have keepalived's shape.
+    let ka_shape = advert_shape(&cap, "10.0.0.12");
+
+    let before = rvs.log().matches("(VI_1) Entering MASTER STATE").count();
+    let t0 = Instant::now();
+    ka.crash();
+    lan.b.ip(&["link", "set", &lan.b_if, "down"]);
+    let took = master_after(&rvs, before, t0, &|| logs(&rvs, &ka.d));
+    println!(
+        "rvs-keepalived took over {took:.3} s after keepalived was killed (bound {DOWN_100:.3} s)"
+    );
+    assert!(
+        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
+        "takeover {took:.3} s\n{}",
+        logs(&rvs, &ka.d)
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP answered by A",
+        &|| logs(&rvs, &ka.d),
+        || lan.vip_owner() == "A",
+    );
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip proto 112",
+        1,
+        Duration::from_secs(4),
+    );
+    println!("rvs's advert:\n{cap}");
+    let rvs_shape = advert_shape(&cap, "10.0.0.11");
+    assert!(ka_shape.contains("VRRPv2"), "{ka_shape}");
+    assert_eq!(rvs_shape, ka_shape);
+
+    // keepalived back with the higher priority: it preempts rvs.
+    // (keepalived, too, removes a VIP left behind when it starts.)
+    lan.b.ip(&["link", "set", &lan.b_if, "up"]);
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 200, "10.0.0.100/24", ""));
+    poll_until(
+        Duration::from_secs(10),
+        "keepalived preempts rvs",
+        &|| logs(&rvs, &ka.d),
+        || state(&ka.d) == "MASTER" && state(&rvs) == "BACKUP",
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP answered by B",
+        &|| logs(&rvs, &ka.d),
+        || lan.vip_owner() == "B",
+    );
+    // rvs removed the VIP from its interface.
+    let out = lan.a.exec(
+        &["ip", "-4", "addr", "show", "dev", &lan.a_if],
+        Duration::from_secs(5),
+    );
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(!text.contains(VIP), "{text}");
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+#[test]
+fn graceful_stop_hands_over_after_the_skew() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let mut rvs = lan.start_rvs(&vrrp_conf(&lan.a_if, 200, "10.0.0.100/24", ""), None);
+    rvs.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 100, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_millis(1500));
+    // SIGTERM: rvs sends priority 0; keepalived takes over after its
+    // skew (156/256 s) instead of the full down interval.
+    let t0 = Instant::now();
+    rvs.signal(libc::SIGTERM);
+    let took = master_after(&ka.d, 0, t0, &|| logs(&rvs, &ka.d));
+    println!("keepalived took over {took:.3} s after rvs-keepalived's priority-0 advert");
+    assert!(
+        took < 156.0 / 256.0 + 0.4,
+        "{took:.3} s\n{}",
+        logs(&rvs, &ka.d)
+    );
+    assert!(
+        ka.log()
+            .contains("Backup received priority 0 advertisement"),
+        "{}",
+        logs(&rvs, &ka.d)
+    );
+    assert_eq!(lan.vip_owner(), "B", "{}", logs(&rvs, &ka.d));
+    assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+#[test]
+fn nopreempt_both_ways() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // keepalived with nopreempt and the higher priority joins an rvs
+    // MASTER: it stays BACKUP.
+    let lan = Lan::new(false);
+    let mut rvs = lan.start_rvs(&vrrp_conf(&lan.a_if, 100, "10.0.0.100/24", ""), None);
+    rvs.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 200, "10.0.0.100/24", "    nopreempt"));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs_f64(DOWN_200 * 2.0));
+    assert_eq!(
+        (state(&rvs).as_str(), state(&ka.d).as_str()),
+        ("MASTER", "BACKUP"),
+        "{}",
+        logs(&rvs, &ka.d)
+    );
+    assert_eq!(lan.vip_owner(), "A", "{}", logs(&rvs, &ka.d));
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    drop((rvs, ka));
+
+    // And the reverse: rvs with nopreempt and the higher priority joins
+    // a keepalived MASTER.
+    let lan = Lan::new(false);
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 100, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(
+        &vrrp_conf(&lan.a_if, 200, "10.0.0.100/24", "    nopreempt"),
+        None,
+    );
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs_f64(DOWN_200 * 2.0));
+    assert_eq!(
+        (state(&rvs).as_str(), state(&ka.d).as_str()),
+        ("BACKUP", "MASTER"),
+        "{}",
+        logs(&rvs, &ka.d)
+    );
+    assert_eq!(lan.vip_owner(), "B", "{}", logs(&rvs, &ka.d));
+    // Without nopreempt the same start preempts (checked in the other
+    // tests); here the MASTER must go away first.
+    ka.signal(libc::SIGTERM);
+    master_after(&rvs, 0, Instant::now(), &|| logs(&rvs, &ka.d));
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
