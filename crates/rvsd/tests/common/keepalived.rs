@@ -337,3 +337,170 @@ pub(crate) fn capture_vrrp(
         Err(e) => format!("tcpdump: {e}"),
     }
 }
+
+// ---- Health-check tests: nginx backends and rvsd's table. ----
+
+/// nginx in a namespace, answering `body` on `/` and 500 on `/bad`, on
+/// port 80; stopped gracefully (SIGTERM, so its workers go too) on drop.
+pub(crate) struct Nginx {
+    daemon: Option<Daemon>,
+    ns_name: String,
+    conf: PathBuf,
+    prefix: PathBuf,
+}
+
+impl Nginx {
+    /// Writes the configuration to `dir` and starts nginx in `ns`.
+    pub(crate) fn start(ns: &Netns, dir: &TempDir, name: &str, body: &str) -> Nginx {
+        let prefix = dir.file(&format!("nginx-{name}"));
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        let conf = dir.write(
+            &format!("nginx-{name}.conf"),
+            &format!(
+                "worker_processes 1;\n\
+                 daemon off;\n\
+                 pid {pid};\n\
+                 error_log {prefix}/logs/error.log;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{\n\
+                 \x20   access_log off;\n\
+                 \x20   default_type text/plain;\n\
+                 \x20   server {{\n\
+                 \x20       listen 80;\n\
+                 \x20       location = /bad {{ return 500; }}\n\
+                 \x20       location / {{ return 200 \"{body}\"; }}\n\
+                 \x20   }}\n\
+                 }}\n",
+                pid = prefix.join("nginx.pid").display(),
+                prefix = prefix.display(),
+            ),
+        );
+        let mut n = Nginx {
+            daemon: None,
+            ns_name: ns.name.clone(),
+            conf,
+            prefix,
+        };
+        n.resume(ns);
+        n
+    }
+
+    /// Starts it again after [`Nginx::stop`]; returns once it answers.
+    pub(crate) fn resume(&mut self, ns: &Netns) {
+        let conf = self.conf.display().to_string();
+        let prefix = self.prefix.display().to_string();
+        let args = ["-c", conf.as_str(), "-p", prefix.as_str()];
+        let mut d = Daemon::spawn(ns, "nginx", Path::new("/usr/sbin/nginx"), &args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = ns.exec(
+                &["curl", "-s", "--max-time", "1", "http://127.0.0.1/"],
+                Duration::from_secs(3),
+            );
+            if out.is_ok_and(|o| o.status.success()) {
+                break;
+            }
+            assert!(d.alive(), "nginx in {} exited:\n{}", self.ns_name, d.log());
+            assert!(
+                Instant::now() < deadline,
+                "nginx in {} does not answer",
+                self.ns_name
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.daemon = Some(d);
+    }
+
+    /// Stops it (SIGTERM: the master stops its workers); the port then
+    /// refuses connections.
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            assert!(d.terminate().is_some(), "nginx did not stop:\n{}", d.log());
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The destinations of rvsd's service `vip` (TCP) as (address, port,
+/// weight), sorted; `None` if the service is absent.
+pub(crate) fn service_reals(
+    socket: &Path,
+    vip: std::net::SocketAddr,
+) -> Option<Vec<(std::net::IpAddr, u16, u32)>> {
+    let key = rvs_api::ServiceKey::Addr {
+        protocol: rvs_api::Protocol::Tcp,
+        addr: vip.ip(),
+        port: vip.port(),
+    };
+    let s = rvsd_services(socket)
+        .into_iter()
+        .find(|s| s.service.key == key)?;
+    let mut v: Vec<_> = s
+        .real_servers
+        .iter()
+        .map(|r| (r.server.addr, r.server.port, r.server.weight))
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+/// Waits (bounded) until `f` holds; returns how long it took. `logs`
+/// gives what to print on failure.
+#[track_caller]
+pub(crate) fn wait_until(
+    limit: Duration,
+    what: &str,
+    logs: &dyn Fn() -> String,
+    f: impl Fn() -> bool,
+) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < limit,
+            "{what} not within {limit:?}\n{}",
+            logs()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    t0.elapsed()
+}
+
+/// An L2 segment made of a Linux bridge and one veth pair per member
+/// (unlike a macvlan, a veth's checksum offload can be turned off, so
+/// every frame on it carries a complete checksum, which rvsd's AF_PACKET
+/// port needs to rewrite FullNAT traffic). Deleted on drop.
+pub(crate) struct Bridge {
+    links: Mutex<Vec<rvs_netns::Veth>>,
+    sw: Netns,
+}
+
+impl Bridge {
+    pub(crate) fn new() -> Bridge {
+        let sw = Netns::new("br");
+        sw.disable_ipv6();
+        sw.ip(&["link", "add", "br0", "type", "bridge"]);
+        sw.ip(&["link", "set", "br0", "up"]);
+        Bridge {
+            links: Mutex::new(Vec::new()),
+            sw,
+        }
+    }
+
+    /// A member with `mac` in `ns`: its interface's name (up, offloads
+    /// off on both ends).
+    pub(crate) fn attach(&self, ns: &Netns, mac: [u8; 6]) -> String {
+        let sw_mac = [0x02, 0x52, 0x56, 0x62, mac[4], mac[5]];
+        let v = rvs_netns::Veth::new(&self.sw, sw_mac, ns, mac);
+        self.sw.ip(&["link", "set", &v.a.name, "master", "br0"]);
+        super::harness::offloads_off(&self.sw, &v.a.name);
+        super::harness::offloads_off(ns, &v.b.name);
+        let name = v.b.name.clone();
+        self.links.lock().unwrap().push(v);
+        name
+    }
+}
