@@ -21,8 +21,10 @@
 //! long b1 takes to leave the table (bound: delay_loop × (retry + 1) +
 //! connect_timeout); no request started after that fails; .102 shows b1
 //! at weight 0 instead; b1 comes back when nginx starts again. Then the
-//! MISC_CHECK file goes and comes back. At SIGTERM rvs-keepalived removes
-//! the virtual servers it created.
+//! MISC_CHECK file goes and comes back. A SIGHUP with .101 removed and a
+//! weight changed applies just that, keeping every other real server and
+//! checker task, while the client loop sees no failure. At SIGTERM
+//! rvs-keepalived removes the virtual servers it created.
 //!
 //! Run as root.
 
@@ -47,7 +49,9 @@ const DELAY_LOOP_S: f64 = 1.0;
 const RETRY: f64 = 1.0;
 const CONNECT_TIMEOUT_S: f64 = 1.0;
 
-fn conf(misc_file: &Path) -> String {
+/// The configuration; `reloaded`: the one SIGHUP brings (without .101,
+/// b2 weighing 3 in .100).
+fn conf(misc_file: &Path, reloaded: bool) -> String {
     let http = |url: &str| {
         format!(
             "HTTP_GET {{\n url {{\n {url}\n }}\n connect_timeout 1\n retry 1\n delay_before_retry 1\n }}"
@@ -81,20 +85,28 @@ fn conf(misc_file: &Path) -> String {
                 + &rs(
                     "10.0.0.22",
                     80,
-                    &http(&format!("path /\n digest {HELLO_MD5}"))
+                    &format!(
+                        "weight {}\n{}",
+                        if reloaded { 3 } else { 1 },
+                        http(&format!("path /\n digest {HELLO_MD5}"))
+                    )
                 )
                 + &rs("10.0.0.23", 80, &misc)),
         ),
-        vs(
-            "10.0.0.101",
-            &(rs("10.0.0.21", 80, &http("path /bad"))
-                + &rs(
-                    "10.0.0.22",
-                    80,
-                    &http("path /\n digest 00000000000000000000000000000000")
-                )
-                + &rs("10.0.0.23", 80, &http("path /"))),
-        ),
+        if reloaded {
+            String::new()
+        } else {
+            vs(
+                "10.0.0.101",
+                &(rs("10.0.0.21", 80, &http("path /bad"))
+                    + &rs(
+                        "10.0.0.22",
+                        80,
+                        &http("path /\n digest 00000000000000000000000000000000"),
+                    )
+                    + &rs("10.0.0.23", 80, &http("path /"))),
+            )
+        },
         vs(
             "10.0.0.102",
             &(rs("10.0.0.21", 80, &format!("inhibit_on_failure\n{tcp}"))
@@ -208,7 +220,7 @@ fn health_checks_drive_rvsds_table() {
 
     let misc_file = dir.file("b3-healthy");
     std::fs::write(&misc_file, b"").unwrap();
-    let conf_path = dir.write("keepalived.conf", &conf(&misc_file));
+    let conf_path = dir.write("keepalived.conf", &conf(&misc_file, false));
     let mut ka = rvs_keepalived(&lb, &dir, &conf_path, &socket, &[]);
     let logs = |ka: &Daemon, rvsd: &Rvsd| {
         format!(
@@ -370,6 +382,64 @@ fn health_checks_drive_rvsds_table() {
         "MISC_CHECK: out {:.2} s after the file went, back {:.2} s after it returned",
         misc_gone.as_secs_f64(),
         misc_back.as_secs_f64()
+    );
+
+    // SIGHUP with .101 gone and b2 heavier: the rest keeps its state (no
+    // real server leaves or re-enters, the checkers go on), and the client
+    // sees no failure.
+    let adds = |rvsd: &Rvsd| rvsd.log().matches("to TCP 10.0.0.100:80").count();
+    let adds_before = adds(&rvsd);
+    let ids = |d: &serde_json::Value| -> Vec<(u64, u64)> {
+        d["lvs"]["virtual_servers"][0]["real_servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let c = &r["checkers"][0];
+                (
+                    c["id"].as_u64().unwrap(),
+                    c["stats"]["checks"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = ids(&dump(&ka, &dir));
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let looper = curl_loop(&client, "http://10.0.0.100/", t0, stop.clone());
+    thread::sleep(Duration::from_secs(1));
+    dir.write("keepalived.conf", &conf(&misc_file, true));
+    ka.signal(libc::SIGHUP);
+    wait_until(
+        Duration::from_secs(10),
+        "the reload applied",
+        &|| logs(&ka, &rvsd),
+        || {
+            table(101).is_none()
+                && table(100) == Some(vec![(b(1).0, 80, 1), (b(2).0, 80, 3), (b(3).0, 80, 1)])
+        },
+    );
+    thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let seen = looper.join().unwrap();
+    assert!(
+        seen.len() >= 20 && seen.iter().all(|(_, _, ok)| *ok),
+        "{seen:?}"
+    );
+    assert_eq!(
+        adds(&rvsd),
+        adds_before,
+        "no real server re-added:\n{}",
+        rvsd.log()
+    );
+    let after = ids(&dump(&ka, &dir));
+    for ((id0, n0), (id1, n1)) in before.iter().zip(&after) {
+        assert_eq!(id0, id1, "the checker task was kept");
+        assert!(n1 > n0, "and kept checking");
+    }
+    println!(
+        "reload: .101 removed, b2 reweighted, {} requests without a failure",
+        seen.len()
     );
 
     // Exit: the virtual servers it created leave rvsd.
