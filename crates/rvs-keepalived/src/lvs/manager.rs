@@ -8,6 +8,7 @@
 //! marked for a full reconcile, retried until it succeeds.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::sync::{self, Table};
 use super::translate;
 use crate::check::CheckSpec;
 use crate::check::runner::{CheckerTask, Event};
-use crate::conf::model::{Config, VirtualServer};
+use crate::conf::model::{Config, RealServer, VirtualServer};
 use crate::rvsd::Rvsd;
 
 /// How long scripts run at shutdown may take (keepalived: one second).
@@ -68,6 +69,13 @@ impl VsRun {
     }
 }
 
+/// What a reload has not carried over (yet): checker tasks and services.
+#[derive(Debug)]
+struct Leftovers {
+    tasks: HashMap<u64, CheckerTask>,
+    keys: Vec<KeyRun>,
+}
+
 /// Everything the LVS side runs.
 #[derive(Debug)]
 pub(super) struct Manager {
@@ -107,8 +115,10 @@ impl Manager {
     /// tasks of what is unchanged. Then reconciles rvsd.
     pub(super) async fn configure(&mut self, cfg: Arc<Config>) {
         let mut old_vss = std::mem::take(&mut self.vss);
-        let mut old_tasks = std::mem::take(&mut self.tasks);
-        let mut gone: Vec<(ServiceKey, bool, Option<Table>)> = Vec::new();
+        let mut left = Leftovers {
+            tasks: std::mem::take(&mut self.tasks),
+            keys: Vec::new(),
+        };
         for vs in &cfg.virtual_servers {
             let name = translate::vs_name(vs);
             let (keys, laddrs) = match (
@@ -125,32 +135,20 @@ impl Manager {
                 .iter()
                 .position(|o| o.same_vs(vs))
                 .map(|i| old_vss.swap_remove(i));
-            let run = self.build(vs, name, keys, laddrs, old, &mut old_tasks, &mut gone);
+            let run = self.build(vs, name, keys, laddrs, old, &mut left);
             self.vss.push(run);
         }
         for old in old_vss {
             tracing::info!("virtual server {} removed", old.name);
-            for (i, r) in old.state.rs.iter().enumerate() {
-                if r.alive() {
-                    run_script(
-                        old.conf
-                            .real_servers
-                            .get(i)
-                            .and_then(|r| r.notify_down.as_deref()),
-                    );
-                }
-            }
-            gone.extend(
-                old.keys
-                    .into_iter()
-                    .map(|k| (k.service.key, k.created, k.applied)),
-            );
+            notify_removed(&old, |_| false);
+            left.keys.extend(old.keys);
         }
-        // Checkers left in old_tasks are no longer configured: dropping
-        // them stops them.
-        drop(old_tasks);
-        for (key, created, applied) in gone {
-            self.remove_key(key, created, applied.as_ref()).await;
+        // Checkers left over are no longer configured: dropping them stops
+        // them.
+        drop(left.tasks);
+        for k in left.keys {
+            self.remove_key(k.service.key, k.created, k.applied.as_ref())
+                .await;
         }
         for v in &mut self.vss {
             v.forget_applied();
@@ -158,72 +156,31 @@ impl Manager {
         self.reconcile().await;
     }
 
-    /// The run-time state of `vs`, carrying over `old`'s health and
-    /// checker tasks where the configuration is unchanged.
-    #[allow(clippy::too_many_arguments)]
+    /// The run-time state of `vs`, carrying over `old`'s health, checker
+    /// tasks and services where the configuration is unchanged.
     fn build(
         &mut self,
         vs: &VirtualServer,
         name: String,
         keys: Vec<ServiceKey>,
         laddrs: Vec<LocalAddr>,
-        mut old: Option<VsRun>,
-        old_tasks: &mut HashMap<u64, CheckerTask>,
-        gone: &mut Vec<(ServiceKey, bool, Option<Table>)>,
+        old: Option<VsRun>,
+        left: &mut Leftovers,
     ) -> VsRun {
-        let mut rss = Vec::with_capacity(vs.real_servers.len());
-        for rs in &vs.real_servers {
-            let old_rs = old
-                .as_ref()
-                .and_then(|o| o.state.rs.iter().find(|r| r.key() == (rs.ip, rs.port)));
-            let mut old_checks: Vec<CheckState> =
-                old_rs.map(|r| r.checks.clone()).unwrap_or_default();
-            let mut checks = Vec::with_capacity(rs.checkers.len());
-            for c in &rs.checkers {
-                let spec = CheckSpec::new(c, rs, vs);
-                let kept = old_checks
-                    .iter()
-                    .position(|oc| old_tasks.get(&oc.id).is_some_and(|t| *t.spec == spec));
-                match kept.map(|i| old_checks.swap_remove(i)) {
-                    Some(oc) => {
-                        if let Some(t) = old_tasks.remove(&oc.id) {
-                            self.tasks.insert(oc.id, t);
-                        }
-                        checks.push(oc);
-                    }
-                    None => {
-                        let id = self.next_id;
-                        self.next_id += 1;
-                        let up = !vs.alpha;
-                        self.tasks
-                            .insert(id, CheckerTask::spawn(id, spec, up, self.tx.clone()));
-                        checks.push(CheckState {
-                            id,
-                            up,
-                            weight: None,
-                        });
-                    }
-                }
-            }
-            let inhibit = rs.inhibit_on_failure || vs.inhibit_on_failure;
-            rss.push(RsState::new(
-                translate::real_server(rs, vs),
-                inhibit,
-                checks,
-            ));
-        }
+        let rss = vs
+            .real_servers
+            .iter()
+            .map(|rs| {
+                let old_rs = old
+                    .as_ref()
+                    .and_then(|o| o.state.rs.iter().find(|r| r.key() == (rs.ip, rs.port)));
+                let checks = self.checks_for(rs, vs, old_rs, &mut left.tasks);
+                let inhibit = rs.inhibit_on_failure || vs.inhibit_on_failure;
+                RsState::new(translate::real_server(rs, vs), inhibit, checks)
+            })
+            .collect();
         if let Some(o) = &old {
-            for (i, r) in o.state.rs.iter().enumerate() {
-                let kept = vs.real_servers.iter().any(|n| (n.ip, n.port) == r.key());
-                if !kept && r.alive() {
-                    run_script(
-                        o.conf
-                            .real_servers
-                            .get(i)
-                            .and_then(|r| r.notify_down.as_deref()),
-                    );
-                }
-            }
+            notify_removed(o, |k| vs.real_servers.iter().any(|n| (n.ip, n.port) == k));
         }
         let sorry = translate::sorry_server(vs).map(|dest| Sorry {
             dest,
@@ -235,38 +192,55 @@ impl Manager {
         };
         let previous = old.as_ref().map(|o| o.state.quorum_up());
         let (state, actions) = VsState::start(rss, sorry, conf, previous);
-        let mut old_keys = old.take().map(|o| o.keys).unwrap_or_default();
-        let keys = keys
-            .into_iter()
-            .map(|key| {
-                let service = translate::service(vs, key);
-                match old_keys.iter().position(|k| k.service.key == key) {
-                    Some(i) => {
-                        let k = old_keys.swap_remove(i);
-                        KeyRun { service, ..k }
-                    }
-                    None => KeyRun {
-                        service,
-                        created: false,
-                        applied: None,
-                    },
-                }
-            })
-            .collect();
-        gone.extend(
-            old_keys
-                .into_iter()
-                .map(|k| (k.service.key, k.created, k.applied)),
-        );
+        let old_keys = old.map(|o| o.keys).unwrap_or_default();
         let run = VsRun {
             conf: vs.clone(),
             name,
-            keys,
+            keys: carry_keys(vs, keys, old_keys, &mut left.keys),
             laddrs,
             state,
         };
         perform(&run, &actions);
         run
+    }
+
+    /// The checkers of real server `rs`: those of `old` whose resolved
+    /// spec is unchanged keep their task and verdict (taken from
+    /// `tasks`); the others start, up unless `alpha`.
+    fn checks_for(
+        &mut self,
+        rs: &RealServer,
+        vs: &VirtualServer,
+        old: Option<&RsState>,
+        tasks: &mut HashMap<u64, CheckerTask>,
+    ) -> Vec<CheckState> {
+        let mut old_checks: Vec<CheckState> = old.map(|r| r.checks.clone()).unwrap_or_default();
+        let mut checks = Vec::with_capacity(rs.checkers.len());
+        for c in &rs.checkers {
+            let spec = CheckSpec::new(c, rs, vs);
+            let kept = old_checks
+                .iter()
+                .position(|oc| tasks.get(&oc.id).is_some_and(|t| *t.spec == spec))
+                .map(|i| old_checks.swap_remove(i));
+            if let Some(oc) = kept
+                && let Some(t) = tasks.remove(&oc.id)
+            {
+                self.tasks.insert(oc.id, t);
+                checks.push(oc);
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let up = !vs.alpha;
+            self.tasks
+                .insert(id, CheckerTask::spawn(id, spec, up, self.tx.clone()));
+            checks.push(CheckState {
+                id,
+                up,
+                weight: None,
+            });
+        }
+        checks
     }
 
     /// Takes one checker event and any others already queued, then syncs
@@ -402,6 +376,46 @@ impl Manager {
                     self.remove_key(k.service.key, true, None).await;
                 }
             }
+        }
+    }
+}
+
+/// The services of `vs`: those `old` had keep what we know of them (who
+/// created them, what was applied); the old ones no longer wanted go to
+/// `gone`.
+fn carry_keys(
+    vs: &VirtualServer,
+    keys: Vec<ServiceKey>,
+    mut old: Vec<KeyRun>,
+    gone: &mut Vec<KeyRun>,
+) -> Vec<KeyRun> {
+    let kept = keys
+        .into_iter()
+        .map(|key| {
+            let service = translate::service(vs, key);
+            match old.iter().position(|k| k.service.key == key) {
+                Some(i) => KeyRun {
+                    service,
+                    ..old.swap_remove(i)
+                },
+                None => KeyRun {
+                    service,
+                    created: false,
+                    applied: None,
+                },
+            }
+        })
+        .collect();
+    gone.extend(old);
+    kept
+}
+
+/// Runs notify_down for the alive real servers of `old` that `still`
+/// does not keep (keepalived does when a reload removes them).
+fn notify_removed(old: &VsRun, still: impl Fn((IpAddr, u16)) -> bool) {
+    for (r, c) in old.state.rs.iter().zip(&old.conf.real_servers) {
+        if r.alive() && !still(r.key()) {
+            run_script(c.notify_down.as_deref());
         }
     }
 }

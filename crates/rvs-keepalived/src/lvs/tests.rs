@@ -414,3 +414,44 @@ async fn rvsd_unreachable_at_start_is_retried() {
     let _ = std::fs::remove_file(&sock);
     assert!(fake.model().services.is_empty());
 }
+
+#[tokio::test]
+async fn notify_and_quorum_scripts_run_on_transitions() {
+    let port = closed_port();
+    let log = std::env::temp_dir().join(format!("rvs-ka-notify-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let say = |what: &str| format!("echo {what} >> {}", log.display());
+    let mut rs = checked(port);
+    rs.notify_up = Some(say("rs-up"));
+    rs.notify_down = Some(say("rs-down"));
+    let mut v = nat_vs(vec![rs]);
+    v.quorum_up = Some(say("quorum-up"));
+    v.quorum_down = Some(say("quorum-down"));
+    let r = Running::start(config(vec![v]));
+    let lines = || {
+        let mut l: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        l.sort();
+        l
+    };
+    async fn wait_lines(lines: impl Fn() -> Vec<String>, want: &[&str]) {
+        let t = Instant::now();
+        while lines() != want {
+            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", lines());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    wait_lines(lines, &["quorum-down", "rs-down"]).await;
+    let l = TcpListener::bind(port).await.unwrap();
+    let _t = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    wait_lines(lines, &["quorum-down", "quorum-up", "rs-down", "rs-up"]).await;
+    r.stop().await;
+    let _ = std::fs::remove_file(&log);
+}
