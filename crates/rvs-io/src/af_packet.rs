@@ -32,9 +32,11 @@
 //! The ring carries what the stack hands it: a peer that sends with TSO or
 //! checksum offload (veth does by default) delivers frames larger than a
 //! buffer (dropped, counted in [`AfPacketStats::rx_too_long`]) or with an
-//! unfinished transport checksum (counted in
-//! [`AfPacketStats::rx_csum_not_ready`]). Turn those offloads off on the
-//! peer, as for AF_XDP.
+//! unfinished transport checksum (`TP_STATUS_CSUMNOTREADY`: completed in
+//! software, [`rvs_wire::partial_checksum`], and counted in
+//! [`AfPacketStats::rx_csum_not_ready`]). Turn TSO off on the peer, as
+//! for AF_XDP; a macvlan's checksum offload cannot be turned off, which
+//! the completion covers.
 //!
 //! # Memory shared with the kernel
 //! All access to the mapping goes through [`Mapping`]: status words are read
@@ -100,7 +102,7 @@ pub struct AfPacketStats {
     /// or jumbo frames beyond `buffer_size`), dropped.
     pub rx_too_long: u64,
     /// Frames received whose transport checksum was left for offload
-    /// (`TP_STATUS_CSUMNOTREADY`): delivered as they are.
+    /// (`TP_STATUS_CSUMNOTREADY`): completed in software.
     pub rx_csum_not_ready: u64,
     /// Frames handed to `tx_burst` that do not fit a TX slot, dropped.
     pub tx_too_long: u64,
@@ -364,7 +366,8 @@ impl AfPacketIo {
         let status = read_u32(block, hdr + HDR_STATUS)?;
         let mac = usize::from(read_u16(block, hdr + HDR_MAC)?);
         let data = block.get(hdr + mac..hdr + mac + snaplen)?;
-        if status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+        let partial = status & libc::TP_STATUS_CSUMNOTREADY != 0;
+        if partial {
             self.extra.rx_csum_not_ready += 1;
         }
         let tag = if status & libc::TP_STATUS_VLAN_VALID != 0 {
@@ -403,6 +406,9 @@ impl AfPacketIo {
                 o_tci.copy_from_slice(&tci.to_be_bytes());
                 o_rest.copy_from_slice(rest);
             }
+        }
+        if partial {
+            rvs_wire::partial_checksum::complete(out);
         }
         Some(Frame {
             id,

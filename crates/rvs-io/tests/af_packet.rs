@@ -359,6 +359,52 @@ fn fanout_spreads_flows_over_sockets_each_flow_to_one() {
 }
 
 #[test]
+fn a_checksum_left_to_offload_arrives_complete() {
+    let lab = Lab::new();
+    let mut io = lab.open(config());
+    // The peer's veth keeps its default checksum offload: its datagrams
+    // come with only the pseudo-header sum in the UDP checksum.
+    lab.b.ip(&[
+        "neigh",
+        "add",
+        "10.77.0.1",
+        "lladdr",
+        &mac_str(MAC_A),
+        "dev",
+        &lab.veth.b.name,
+    ]);
+    lab.b.run(move || {
+        let s = UdpSocket::bind((IP_B, 7100)).expect("bind");
+        s.send_to(b"offloaded checksum", (IP_A, 6100))
+            .expect("send");
+    });
+    let mut got = None;
+    receive(&mut io, TIMEOUT, |b| {
+        let udp = b.len() > 42 && b[12..14] == [0x08, 0x00] && b[23] == 17;
+        if udp {
+            got = Some(b.to_vec());
+        }
+        udp
+    });
+    let frame = got.expect("the datagram");
+    assert!(io.extra_stats().rx_csum_not_ready >= 1, "sent with offload");
+    // The checksum is the full one: etherparse verifies it.
+    let p = etherparse::SlicedPacket::from_ethernet(&frame).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
+        panic!("not UDP")
+    };
+    let want = u
+        .to_header()
+        .calc_checksum_ipv4(&ip.header().to_header(), u.payload())
+        .unwrap();
+    assert_eq!(u.checksum(), want);
+    assert_eq!(u.payload(), b"offloaded checksum");
+}
+
+#[test]
 fn a_vlan_tag_stripped_by_the_kernel_is_put_back() {
     let lab = Lab::new();
     let mut rx = lab.open(config());

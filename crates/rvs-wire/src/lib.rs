@@ -44,6 +44,7 @@ pub mod icmpv6;
 pub mod ipip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod partial_checksum;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
