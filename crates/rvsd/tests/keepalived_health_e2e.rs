@@ -2,8 +2,8 @@
 //! three nginx backends, every change observed in rvsd's table through its
 //! API and through a client's requests.
 //!
-//! One L2 segment (a bridge with a veth per member, checksum offloads
-//! off) holds the client (10.0.0.2), the lb (rvsd on
+//! One L2 segment (macvlans on one veth parent, [`Segment`]) holds the
+//! client (10.0.0.2), the lb (rvsd on
 //! AF_PACKET with a TAP whose kernel address is rvsd's own, 10.0.0.11, so
 //! the health checks leave through rvsd like any of its traffic) and the
 //! backends 10.0.0.21..23 (nginx: a body on `/`, 500 on `/bad`). The
@@ -37,9 +37,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::harness::{Rvsd, mac, offloads_off, sysctl};
+use common::harness::{Rvsd, Segment, mac, offloads_off, sysctl};
 use common::keepalived::{
-    Bridge, Daemon, Nginx, TempDir, dump, rvs_keepalived, rvsd_services, service_reals, wait_until,
+    Daemon, Nginx, TempDir, dump, rvs_keepalived, rvsd_services, service_reals, wait_until,
 };
 use common::{Netns, unique};
 
@@ -179,7 +179,7 @@ fn curl_loop(
 
 #[test]
 fn health_checks_drive_rvsds_table() {
-    let seg = Bridge::new();
+    let seg = Segment::new();
     let dir = TempDir::new("health");
     let client = Netns::new("cl");
     client.disable_ipv6();

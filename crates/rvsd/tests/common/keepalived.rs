@@ -469,38 +469,3 @@ pub(crate) fn wait_until(
     }
     t0.elapsed()
 }
-
-/// An L2 segment made of a Linux bridge and one veth pair per member
-/// (unlike a macvlan, a veth's checksum offload can be turned off, so
-/// every frame on it carries a complete checksum, which rvsd's AF_PACKET
-/// port needs to rewrite FullNAT traffic). Deleted on drop.
-pub(crate) struct Bridge {
-    links: Mutex<Vec<rvs_netns::Veth>>,
-    sw: Netns,
-}
-
-impl Bridge {
-    pub(crate) fn new() -> Bridge {
-        let sw = Netns::new("br");
-        sw.disable_ipv6();
-        sw.ip(&["link", "add", "br0", "type", "bridge"]);
-        sw.ip(&["link", "set", "br0", "up"]);
-        Bridge {
-            links: Mutex::new(Vec::new()),
-            sw,
-        }
-    }
-
-    /// A member with `mac` in `ns`: its interface's name (up, offloads
-    /// off on both ends).
-    pub(crate) fn attach(&self, ns: &Netns, mac: [u8; 6]) -> String {
-        let sw_mac = [0x02, 0x52, 0x56, 0x62, mac[4], mac[5]];
-        let v = rvs_netns::Veth::new(&self.sw, sw_mac, ns, mac);
-        self.sw.ip(&["link", "set", &v.a.name, "master", "br0"]);
-        super::harness::offloads_off(&self.sw, &v.a.name);
-        super::harness::offloads_off(ns, &v.b.name);
-        let name = v.b.name.clone();
-        self.links.lock().unwrap().push(v);
-        name
-    }
-}
