@@ -44,6 +44,19 @@ impl Lab {
             .expect("open AF_PACKET")
     }
 
+    /// The peer sends to 10.77.0.1 without asking (static neighbour).
+    fn peer_knows_a(&self) {
+        self.b.ip(&[
+            "neigh",
+            "add",
+            "10.77.0.1",
+            "lladdr",
+            &mac_str(MAC_A),
+            "dev",
+            &self.veth.b.name,
+        ]);
+    }
+
     /// A UDP socket bound in the peer namespace.
     fn peer_udp(&self, port: u16) -> UdpSocket {
         let s = self
@@ -306,16 +319,7 @@ fn fanout_spreads_flows_over_sockets_each_flow_to_one() {
         fanout_group: group,
         ..config()
     });
-    // The peer sends to 10.77.0.1 without asking (static neighbour).
-    lab.b.ip(&[
-        "neigh",
-        "add",
-        "10.77.0.1",
-        "lladdr",
-        &mac_str(MAC_A),
-        "dev",
-        &lab.veth.b.name,
-    ]);
+    lab.peer_knows_a();
     lab.b.run(move || {
         for port in 0..FLOWS {
             let s = UdpSocket::bind((IP_B, 7000 + port)).expect("bind");
@@ -364,15 +368,7 @@ fn a_checksum_left_to_offload_arrives_complete() {
     let mut io = lab.open(config());
     // The peer's veth keeps its default checksum offload: its datagrams
     // come with only the pseudo-header sum in the UDP checksum.
-    lab.b.ip(&[
-        "neigh",
-        "add",
-        "10.77.0.1",
-        "lladdr",
-        &mac_str(MAC_A),
-        "dev",
-        &lab.veth.b.name,
-    ]);
+    lab.peer_knows_a();
     lab.b.run(move || {
         let s = UdpSocket::bind((IP_B, 7100)).expect("bind");
         s.send_to(b"offloaded checksum", (IP_A, 6100))
@@ -465,15 +461,7 @@ fn small_bursts_resume_mid_block_and_the_ring_wraps() {
         block_count: 8,
         ..config()
     });
-    lab.b.ip(&[
-        "neigh",
-        "add",
-        "10.77.0.1",
-        "lladdr",
-        &mac_str(MAC_A),
-        "dev",
-        &lab.veth.b.name,
-    ]);
+    lab.peer_knows_a();
     let sender = lab.b.spawn(move || {
         let s = UdpSocket::bind((IP_B, 7100)).unwrap();
         for i in 0..N {

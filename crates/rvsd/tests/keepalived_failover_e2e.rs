@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::harness::{HttpServer, Rvsd, Segment, mac, offloads_off, sysctl};
-use common::keepalived::{Daemon, TempDir, rvs_keepalived, rvsd_addrs, rvsd_services};
+use common::keepalived::{Daemon, TempDir, rvs_keepalived, rvsd_addrs, rvsd_services, wait_until};
 use common::{Netns, unique};
 
 const VIP: &str = "10.0.0.100";
@@ -129,25 +129,6 @@ fn has_vip(socket: &Path) -> bool {
     rvsd_addrs(socket).iter().any(|a| a.addr == vip)
 }
 
-/// Waits (bounded) until `f` holds; returns how long it took.
-fn wait_for(
-    limit: Duration,
-    what: &str,
-    logs: &dyn Fn() -> String,
-    f: impl Fn() -> bool,
-) -> Duration {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < limit,
-            "{what} not within {limit:?}\n{}",
-            logs()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-    t0.elapsed()
-}
-
 /// One request: (time since `t0` when it ended, success).
 fn request(client: &Netns, t0: Instant) -> (f64, bool) {
     let out = client.exec(
@@ -193,7 +174,7 @@ fn killing_the_master_moves_the_vip_and_traffic_continues() {
     };
 
     // Priority decides: A is MASTER, B stays BACKUP.
-    let took = wait_for(
+    let took = wait_until(
         Duration::from_secs(15),
         "A MASTER",
         &|| logs(&a, &b),
@@ -202,7 +183,7 @@ fn killing_the_master_moves_the_vip_and_traffic_continues() {
     println!("A became MASTER {:.2} s after start", took.as_secs_f64());
     // Both nodes hold the virtual server with both real servers (checks pass).
     for n in [&a, &b] {
-        wait_for(
+        wait_until(
             Duration::from_secs(10),
             "real servers up",
             &|| logs(&a, &b),
@@ -261,7 +242,7 @@ fn killing_the_master_moves_the_vip_and_traffic_continues() {
     a.ka.kill();
     let _ = a.rvsd.child.kill();
     let _ = a.rvsd.child.wait();
-    let takeover = wait_for(
+    let takeover = wait_until(
         Duration::from_secs(10),
         "B MASTER",
         &|| logs(&a, &b),
