@@ -26,10 +26,10 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::harness::{Segment, mac};
+use common::harness::{HttpServer, Rvsd, Segment, TempFile, mac, offloads_off, sysctl};
 use common::keepalived::{
     Daemon, TempDir, arp_owner, capture_vrrp, dump, poll_until, real_keepalived, rvs_keepalived,
-    vrrp_conf, vrrp_state,
+    rvsd_addrs, vrrp_conf, vrrp_state,
 };
 use common::{Netns, mac_str, unique};
 
@@ -465,4 +465,200 @@ fn nopreempt_both_ways() {
     ka.signal(libc::SIGTERM);
     master_after(&rvs, 0, Instant::now(), &|| logs(&rvs, &ka.d));
     assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+/// rvsd on A's interface (AF_PACKET, TAP with A's address,
+/// `announce_vips = false`) with a FullNAT service on the VIP to the
+/// backend `10.0.0.21`; returns rvsd, its socket and the TAP.
+fn rvsd_on_a(lan: &Lan, conf: &TempFile) -> (Rvsd, PathBuf, String) {
+    // Only rvsd answers ARP on the port (the kernel holds the TAP's
+    // address).
+    sysctl(&lan.a, "net/ipv4/conf/all/arp_ignore", "1");
+    lan.a.ip(&["addr", "flush", "dev", &lan.a_if]);
+    let tap = unique("tp");
+    let socket = lan.dir.file("rvsd.sock");
+    let config = format!(
+        "[daemon]\nworkers = 1\nannounce_vips = false\n\n\
+         [[port]]\nname = \"{port}\"\nbackend = \"af_packet\"\ntap = \"{tap}\"\n\n\
+         [[addr]]\naddr = \"10.0.0.11/24\"\nport = \"{port}\"\n\n\
+         [api]\nsocket = \"{sock}\"\nstate = \"{state}\"\n\n[metrics]\nlisten = \"\"\n\n\
+         [[service]]\nproto = \"tcp\"\nvip = \"{VIP}\"\nport = 80\nscheduler = \"rr\"\n\
+         laddrs = [\"10.0.0.31\"]\n[[service.real]]\naddr = \"10.0.0.21\"\nmode = \"fullnat\"\n",
+        port = lan.a_if,
+        sock = socket.display(),
+        state = lan.dir.file("state.json").display(),
+    );
+    let rvsd = Rvsd::start_with(&lan.a, conf, &config);
+    lan.a.ip(&["addr", "add", "10.0.0.11/24", "dev", &tap]);
+    lan.a.ip(&["link", "set", &tap, "up"]);
+    offloads_off(&lan.a, &tap);
+    (rvsd, socket, tap)
+}
+
+fn rvsd_has_vip(socket: &std::path::Path) -> bool {
+    rvsd_addrs(socket).iter().any(|a| a.addr.to_string() == VIP)
+}
+
+/// An HTTP request from the client to the VIP answered, within three
+/// tries (the first after a takeover may wait on neighbour resolution).
+fn curl_vip(lan: &Lan) -> bool {
+    let url = format!("http://{VIP}/");
+    (0..3).any(|_| {
+        lan.client
+            .exec(
+                &["curl", "-sS", "--max-time", "2", &url],
+                Duration::from_secs(5),
+            )
+            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+    })
+}
+
+#[test]
+fn rvsd_mode_both_directions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let backend = Netns::new("be");
+    backend.disable_ipv6();
+    let be_if = lan._seg.attach(&backend, mac(0x0d, 1));
+    backend.ip(&["addr", "add", "10.0.0.21/24", "dev", &be_if]);
+    let server = HttpServer::start(&backend, "b1", "0.0.0.0:80".parse().unwrap());
+    let conf = TempFile::new("toml");
+    let (mut rvsd, socket, tap) = rvsd_on_a(&lan, &conf);
+
+    // keepalived MASTER (200); rvs BACKUP (100) on rvsd's port, named
+    // by the port (rvs-keepalived finds its TAP through rvsd).
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 200, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(
+        &vrrp_conf(&lan.a_if, 100, "10.0.0.100/32", ""),
+        Some(&socket),
+    );
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    let all = |rvs: &Daemon, ka: &Daemon, rvsd: &Rvsd| {
+        format!("{}\n--- rvsd (A):\n{}", logs(rvs, ka), rvsd.log())
+    };
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(state(&rvs), "BACKUP", "{}", all(&rvs, &ka.d, &rvsd));
+    assert!(!rvsd_has_vip(&socket));
+    assert_eq!(lan.vip_owner(), "B", "{}", all(&rvs, &ka.d, &rvsd));
+    let d = dump(&rvs, &lan.dir);
+    let inst = &d["vrrp"]["instances"][0];
+    assert_eq!(inst["rvsd_port"], lan.a_if.as_str(), "{d:#}");
+    assert_eq!(inst["interface"], tap.as_str(), "{d:#}");
+    assert!(inst["adverts_received"].as_u64().unwrap_or(0) >= 3, "{d:#}");
+    assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+
+    // keepalived's node dies: rvs takes over through rvsd.
+    let t0 = Instant::now();
+    ka.crash();
+    lan.b.ip(&["link", "set", &lan.b_if, "down"]);
+    let took = master_after(&rvs, 0, t0, &|| all(&rvs, &ka.d, &rvsd));
+    println!(
+        "rvs-keepalived (rvsd mode) took over {took:.3} s after keepalived was killed (bound {DOWN_100:.3} s)"
+    );
+    assert!(
+        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
+        "{took:.3} s\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    poll_until(
+        Duration::from_secs(2),
+        "VIP in rvsd",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || rvsd_has_vip(&socket),
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP answered by A",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || lan.vip_owner() == "A",
+    );
+    assert!(
+        curl_vip(&lan),
+        "request through rvsd\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert!(server.count() > 0);
+    // rvs's adverts leave through the TAP and rvsd's port.
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip proto 112",
+        2,
+        Duration::from_secs(5),
+    );
+    println!("rvs adverts through rvsd:\n{cap}");
+    assert_eq!(
+        cap.matches("10.0.0.11 > 224.0.0.18: VRRPv2, Advertisement, vrid 51, prio 100")
+            .count(),
+        2,
+        "{cap}"
+    );
+    assert!(cap.contains("tos 0xc0, ttl 255"), "{cap}");
+
+    // keepalived comes back with the higher priority and preempts: rvs
+    // removes the VIP from rvsd.
+    lan.b.ip(&["link", "set", &lan.b_if, "up"]);
+    let ka = lan.start_ka(&vrrp_conf(&lan.b_if, 200, "10.0.0.100/24", ""));
+    poll_until(
+        Duration::from_secs(10),
+        "keepalived preempts",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || state(&ka) == "MASTER" && state(&rvs) == "BACKUP",
+    );
+    poll_until(
+        Duration::from_secs(2),
+        "VIP out of rvsd",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || !rvsd_has_vip(&socket),
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP answered by B",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || lan.vip_owner() == "B",
+    );
+
+    // keepalived stops (priority 0): rvs is MASTER after its skew; a
+    // lower keepalived then joins and stays BACKUP, accepting rvs's
+    // adverts that went through rvsd.
+    let t0 = Instant::now();
+    ka.signal(libc::SIGTERM);
+    let took = master_after(&rvs, 1, t0, &|| all(&rvs, &ka.d, &rvsd));
+    println!(
+        "rvs-keepalived (rvsd mode) took over {took:.3} s after keepalived's priority-0 advert"
+    );
+    assert!(
+        took < 156.0 / 256.0 + 0.5,
+        "{took:.3} s\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 50, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        (state(&rvs).as_str(), state(&ka).as_str()),
+        ("MASTER", "BACKUP"),
+        "{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert!(
+        ka_complaints(&ka.log()).is_empty(),
+        "{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert!(rvsd_has_vip(&socket));
+    assert_eq!(lan.vip_owner(), "A", "{}", all(&rvs, &ka.d, &rvsd));
+    assert!(
+        curl_vip(&lan),
+        "request through rvsd\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+
+    // rvs-keepalived stops: the VIP leaves rvsd.
+    assert_eq!(rvs.terminate(), Some(0), "{}", all(&rvs, &ka.d, &rvsd));
+    assert!(!rvsd_has_vip(&socket));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(5));
+    assert_eq!(ka.terminate(), Some(0));
+    rvsd.stop();
 }

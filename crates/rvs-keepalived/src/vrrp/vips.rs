@@ -126,12 +126,10 @@ impl PlacedVip {
         match &self.place {
             Place::Rvsd { port, .. } => {
                 let a = self.ifaddr(port);
-                let r = rvsd.call(Request::DelAddr { addr: a.clone() }).await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(_) if !rvsd_has(rvsd, &a).await => Ok(()),
-                    Err(e) => Err(e),
+                if !rvsd_has(rvsd, &a).await {
+                    return Ok(());
                 }
+                rvsd.call(Request::DelAddr { addr: a }).await.map(|_| ())
             }
             Place::Kernel(dev) => ip_addr("del", &self.vip, dev).await,
         }
