@@ -34,6 +34,18 @@ pub(crate) struct Token {
     pub(crate) loc: Loc,
 }
 
+#[cfg(test)]
+impl Token {
+    /// A bare word with no location, for tests of value parsers.
+    pub(crate) fn word(s: &str) -> Token {
+        Token {
+            kind: TokKind::Word,
+            text: s.into(),
+            loc: Loc::default(),
+        }
+    }
+}
+
 /// Splits `text` (the content of `file`) into tokens.
 pub(crate) fn lex(text: &str, file: &Path) -> Result<Vec<Token>, ConfError> {
     let mut out = Vec::new();

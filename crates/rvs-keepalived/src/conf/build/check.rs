@@ -253,15 +253,9 @@ fn status_codes(t: &Token) -> Res<Vec<u16>> {
 mod tests {
     use super::*;
     use crate::conf::build::values::duration;
-    use crate::conf::lexer::TokKind;
-    use crate::conf::model::Loc;
 
     fn tok(s: &str) -> Token {
-        Token {
-            kind: TokKind::Word,
-            text: s.into(),
-            loc: Loc::default(),
-        }
+        Token::word(s)
     }
 
     #[test]

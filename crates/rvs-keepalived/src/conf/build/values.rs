@@ -297,15 +297,9 @@ pub(crate) fn script(ctx: &mut Ctx, node: &Node) -> Res<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conf::lexer::TokKind;
-    use crate::conf::model::Loc;
 
     fn tok(s: &str) -> Token {
-        Token {
-            kind: TokKind::Word,
-            text: s.into(),
-            loc: Loc::default(),
-        }
+        Token::word(s)
     }
 
     #[test]
