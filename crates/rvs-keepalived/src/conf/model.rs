@@ -526,6 +526,37 @@ impl std::fmt::Display for ConfError {
 
 impl std::error::Error for ConfError {}
 
+impl VirtualServer {
+    /// A virtual server with keepalived's defaults and no real servers.
+    pub fn new(addr: VsAddr, loc: Loc) -> VirtualServer {
+        VirtualServer {
+            addr,
+            delay_loop: Duration::from_secs(60),
+            scheduler: "wlc".into(),
+            sched_flags: Vec::new(),
+            kind: LbKind::Nat,
+            persistence_timeout: None,
+            persistence_granularity: None,
+            protocol: Protocol::Tcp,
+            ops: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            alpha: false,
+            omega: false,
+            inhibit_on_failure: false,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            sorry_server_kind: None,
+            laddr_group: None,
+            virtualhost: None,
+            real_servers: Vec::new(),
+            loc,
+        }
+    }
+}
+
 impl RealServer {
     /// The kind in force: its own, else the virtual server's.
     pub fn kind_in(&self, vs: &VirtualServer) -> LbKind {

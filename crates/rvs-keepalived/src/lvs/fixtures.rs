@@ -5,39 +5,20 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::conf::model::{
-    CheckCommon, CheckKind, Checker, LbKind, Loc, Protocol, RealServer, VirtualServer, VsAddr,
+    CheckCommon, CheckKind, Checker, LbKind, Loc, RealServer, VirtualServer, VsAddr,
 };
 
 /// `virtual_server IP PORT` (TCP, DR, wlc, delay_loop 60 s, quorum 1).
 pub(crate) fn vs(addr: &str, real_servers: Vec<RealServer>) -> VirtualServer {
     let a: SocketAddr = addr.parse().expect("address");
+    let addr = VsAddr::Addr {
+        ip: a.ip(),
+        port: a.port(),
+    };
     VirtualServer {
-        addr: VsAddr::Addr {
-            ip: a.ip(),
-            port: a.port(),
-        },
-        delay_loop: Duration::from_secs(60),
-        scheduler: "wlc".into(),
-        sched_flags: Vec::new(),
         kind: LbKind::Dr,
-        persistence_timeout: None,
-        persistence_granularity: None,
-        protocol: Protocol::Tcp,
-        ops: false,
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        alpha: false,
-        omega: false,
-        inhibit_on_failure: false,
-        sorry_server: None,
-        sorry_server_inhibit: false,
-        sorry_server_kind: None,
-        laddr_group: None,
-        virtualhost: None,
         real_servers,
-        loc: Loc::default(),
+        ..VirtualServer::new(addr, Loc::default())
     }
 }
 

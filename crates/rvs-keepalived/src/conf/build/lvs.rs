@@ -8,7 +8,6 @@
 //! model receives the values in force.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use super::super::model::{LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use super::super::tree::{Node, err};
@@ -44,31 +43,7 @@ const MAX_PERSISTENCE: i64 = 31 * 86_400;
 /// Reads `virtual_server ... { }`.
 pub(crate) fn virtual_server(ctx: &mut Ctx, node: &Node) -> Res<VirtualServer> {
     let addr = vs_addr(ctx, node)?;
-    let mut vs = VirtualServer {
-        addr,
-        delay_loop: Duration::from_secs(60),
-        scheduler: "wlc".into(),
-        sched_flags: Vec::new(),
-        kind: LbKind::Nat,
-        persistence_timeout: None,
-        persistence_granularity: None,
-        protocol: Protocol::Tcp,
-        ops: false,
-        quorum: 1,
-        hysteresis: 0,
-        quorum_up: None,
-        quorum_down: None,
-        alpha: false,
-        omega: false,
-        inhibit_on_failure: false,
-        sorry_server: None,
-        sorry_server_inhibit: false,
-        sorry_server_kind: None,
-        laddr_group: None,
-        virtualhost: None,
-        real_servers: Vec::new(),
-        loc: node.loc().clone(),
-    };
+    let mut vs = VirtualServer::new(addr, node.loc().clone());
     let mut defaults = CheckDefaults::default();
     let mut weight = 1;
     let mut family: Option<(bool, &Node)> = None;
