@@ -65,7 +65,12 @@ impl Lan {
         let b = Netns::new("nb");
         let client = Netns::new("cl");
         for ns in [&a, &b, &client] {
-            if !v6 {
+            if v6 {
+                // Link-local addresses usable at once (no DAD wait).
+                for conf in ["all", "default"] {
+                    sysctl(ns, &format!("net/ipv6/conf/{conf}/accept_dad"), "0");
+                }
+            } else {
                 ns.disable_ipv6();
             }
         }
@@ -75,6 +80,9 @@ impl Lan {
         a.ip(&["addr", "add", "10.0.0.11/24", "dev", &a_if]);
         b.ip(&["addr", "add", "10.0.0.12/24", "dev", &b_if]);
         client.ip(&["addr", "add", "10.0.0.2/24", "dev", &c_if]);
+        if v6 {
+            client.ip(&["addr", "add", "fd00::2/64", "dev", &c_if, "nodad"]);
+        }
         Lan {
             _seg: seg,
             a,
@@ -661,4 +669,231 @@ fn rvsd_mode_both_directions() {
     ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(5));
     assert_eq!(ka.terminate(), Some(0));
     rvsd.stop();
+}
+
+/// A VRRPv3 instance (no authentication: v3 has none) with `extra`
+/// lines, as [`vrrp_conf`] otherwise.
+fn v3_conf(iface: &str, priority: u8, vip: &str, extra: &str) -> String {
+    let v2 = vrrp_conf(iface, priority, vip, extra);
+    let auth_start = v2.find("    authentication").expect("auth block");
+    let auth_end = v2[auth_start..].find("}\n").expect("auth end") + auth_start + 2;
+    format!("{}    version 3\n{}", &v2[..auth_start], &v2[auth_end..])
+}
+
+/// The MAC the client's neighbour cache holds for `ip` after a fresh
+/// ping (IPv6: after neighbour discovery).
+fn nd_owner(lan: &Lan, ip: &str) -> &'static str {
+    let _ = lan.client.exec(
+        &["ip", "-6", "neigh", "flush", "dev", &lan.c_if],
+        Duration::from_secs(5),
+    );
+    let _ = lan.client.exec(
+        &["ping", "-6", "-c", "1", "-W", "1", ip],
+        Duration::from_secs(5),
+    );
+    let out = lan
+        .client
+        .exec(
+            &["ip", "-6", "neigh", "show", ip, "dev", &lan.c_if],
+            Duration::from_secs(5),
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_ascii_lowercase())
+        .unwrap_or_default();
+    if out.contains(&mac_str(A_MAC)) {
+        "A"
+    } else if out.contains(&mac_str(B_MAC)) {
+        "B"
+    } else {
+        "-"
+    }
+}
+
+#[test]
+fn v3_ipv6_both_ways() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(true);
+    let vip = "fd00::100/64";
+    let mut ka = lan.start_ka(&v3_conf(&lan.b_if, 100, vip, ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(&v3_conf(&lan.a_if, 200, vip, ""), None);
+    poll_until(
+        Duration::from_secs(15),
+        "rvs MASTER, keepalived BACKUP",
+        &|| logs(&rvs, &ka.d),
+        || state(&rvs) == "MASTER" && state(&ka.d) == "BACKUP",
+    );
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip6 proto 112",
+        2,
+        Duration::from_secs(5),
+    );
+    println!("rvs's VRRPv3 IPv6 adverts:\n{cap}");
+    assert_eq!(cap.matches("> ff02::12: VRRPv3, Advertisement, vrid 51, prio 200, intvl 100cs, length 24, addrs: fd00::100").count(), 2, "{cap}");
+    assert!(cap.contains("hlim 255"), "{cap}");
+    let rvs_shape = advert_shape6(&cap);
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(state(&ka.d), "BACKUP", "{}", logs(&rvs, &ka.d));
+    assert!(ka_complaints(&ka.log()).is_empty(), "{}", logs(&rvs, &ka.d));
+    assert_eq!(nd_owner(&lan, "fd00::100"), "A", "{}", logs(&rvs, &ka.d));
+
+    // rvs dies: keepalived takes over; then rvs, back with priority 50,
+    // stays BACKUP and accepts keepalived's adverts.
+    let t0 = Instant::now();
+    rvs.kill();
+    lan.a.ip(&["link", "set", &lan.a_if, "down"]);
+    let took = master_after(&ka.d, 0, t0, &|| logs(&rvs, &ka.d));
+    println!(
+        "keepalived (v3, IPv6) took over {took:.3} s after rvs-keepalived was killed (bound {DOWN_100:.3} s)"
+    );
+    assert!(
+        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
+        "{took:.3} s\n{}",
+        logs(&rvs, &ka.d)
+    );
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip6 proto 112",
+        1,
+        Duration::from_secs(4),
+    );
+    println!("keepalived's VRRPv3 IPv6 advert:\n{cap}");
+    assert_eq!(
+        advert_shape6(&cap).replace("prio 100", "prio 200"),
+        rvs_shape
+    );
+    lan.a.ip(&["link", "set", &lan.a_if, "up"]);
+    let mut rvs = lan.start_rvs(&v3_conf(&lan.a_if, 50, vip, ""), None);
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        (state(&rvs).as_str(), state(&ka.d).as_str()),
+        ("BACKUP", "MASTER"),
+        "{}",
+        logs(&rvs, &ka.d)
+    );
+    let d = dump(&rvs, &lan.dir);
+    let inst = &d["vrrp"]["instances"][0];
+    assert!(inst["adverts_received"].as_u64().unwrap_or(0) >= 3, "{d:#}");
+    assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+    assert_eq!(nd_owner(&lan, "fd00::100"), "B", "{}", logs(&rvs, &ka.d));
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+/// The first IPv6 VRRP packet of a capture (one line: header, then
+/// `SRC > DST: VRRPv3 ...`) without timestamp, flow label, source and
+/// priority.
+fn advert_shape6(cap: &str) -> String {
+    let Some(line) = cap.lines().find(|l| l.contains("VRRPv3")) else {
+        return String::new();
+    };
+    let line = line.split_once(" IP6 ").map_or(line, |(_, r)| r);
+    let (head, rest) = line.split_once(") ").unwrap_or((line, ""));
+    let rest = rest.split_once(" > ").map_or(rest, |(_, r)| r);
+    format!("{head}) {rest}")
+        .split(", ")
+        .filter(|f| !f.starts_with("flowlabel ") && !f.starts_with("prio "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[test]
+fn v3_ipv4_backup_learns_the_masters_interval() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let mut ka = lan.start_ka(&v3_conf(
+        &lan.b_if,
+        200,
+        "10.0.0.100/24",
+        "    advert_int 0.5",
+    ));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(&v3_conf(&lan.a_if, 100, "10.0.0.100/24", ""), None);
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(3));
+    let d = dump(&rvs, &lan.dir);
+    let inst = &d["vrrp"]["instances"][0];
+    assert_eq!(inst["state"], "BACKUP", "{d:#}");
+    assert_eq!(inst["master_adver_int_ms"], 500, "{d:#}");
+    assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+    // Down interval from the learnt 0.5 s: 3 × 0.5 + 156/256 × 0.5.
+    let bound = 1.5 + 156.0 / 256.0 * 0.5;
+    let t0 = Instant::now();
+    ka.crash();
+    lan.b.ip(&["link", "set", &lan.b_if, "down"]);
+    let took = master_after(&rvs, 0, t0, &|| logs(&rvs, &ka.d));
+    println!(
+        "rvs-keepalived (v3, learnt 50 cs) took over {took:.3} s after keepalived was killed (bound {bound:.3} s)"
+    );
+    assert!(
+        took > bound - 0.6 && took < bound + 0.3,
+        "{took:.3} s\n{}",
+        logs(&rvs, &ka.d)
+    );
+    assert_eq!(lan.vip_owner(), "A", "{}", logs(&rvs, &ka.d));
+    assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+}
+
+#[test]
+fn unicast_peers_v2_and_v3() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for v3 in [false, true] {
+        let lan = Lan::new(false);
+        let peer = |src: &str, dst: &str| {
+            format!("    unicast_src_ip {src}\n    unicast_peer {{\n        {dst}\n    }}")
+        };
+        let conf = |iface: &str, prio: u8, extra: &str| {
+            if v3 {
+                v3_conf(iface, prio, "10.0.0.100/24", extra)
+            } else {
+                vrrp_conf(iface, prio, "10.0.0.100/24", extra)
+            }
+        };
+        let mut ka = lan.start_ka(&conf(&lan.b_if, 100, &peer("10.0.0.12", "10.0.0.11")));
+        ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+        let mut rvs = lan.start_rvs(&conf(&lan.a_if, 200, &peer("10.0.0.11", "10.0.0.12")), None);
+        poll_until(
+            Duration::from_secs(15),
+            "rvs MASTER, keepalived BACKUP",
+            &|| logs(&rvs, &ka.d),
+            || state(&rvs) == "MASTER" && state(&ka.d) == "BACKUP",
+        );
+        // Adverts go to the peer only, with a checksum over the unicast
+        // destination (v3) that keepalived accepts.
+        let cap = capture_vrrp(&lan.b, &lan.b_if, "ip proto 112", 2, Duration::from_secs(5));
+        println!("rvs's unicast adverts (v3 {v3}):\n{cap}");
+        let want = if v3 {
+            "10.0.0.11 > 10.0.0.12: VRRPv3, Advertisement, vrid 51, prio 200"
+        } else {
+            "10.0.0.11 > 10.0.0.12: VRRPv2, Advertisement, vrid 51, prio 200"
+        };
+        assert_eq!(cap.matches(want).count(), 2, "{cap}");
+        thread::sleep(Duration::from_secs(2));
+        assert_eq!(state(&ka.d), "BACKUP", "{}", logs(&rvs, &ka.d));
+        assert!(ka_complaints(&ka.log()).is_empty(), "{}", logs(&rvs, &ka.d));
+        assert_eq!(lan.vip_owner(), "A", "{}", logs(&rvs, &ka.d));
+        // Graceful stop: keepalived takes over after the skew; rvs then
+        // rejoins with a lower priority and accepts keepalived's unicast
+        // adverts.
+        let t0 = Instant::now();
+        assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+        let took = master_after(&ka.d, 0, t0, &|| logs(&rvs, &ka.d));
+        println!(
+            "keepalived took over {took:.3} s after rvs-keepalived stopped (unicast, v3 {v3})"
+        );
+        assert!(took < 1.2, "{took:.3} s\n{}", logs(&rvs, &ka.d));
+        let mut rvs = lan.start_rvs(&conf(&lan.a_if, 50, &peer("10.0.0.11", "10.0.0.12")), None);
+        rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+        thread::sleep(Duration::from_secs(4));
+        let d = dump(&rvs, &lan.dir);
+        let inst = &d["vrrp"]["instances"][0];
+        assert_eq!(inst["state"], "BACKUP", "{d:#}\n{}", logs(&rvs, &ka.d));
+        assert!(inst["adverts_received"].as_u64().unwrap_or(0) >= 3, "{d:#}");
+        assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+        assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+        assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
+    }
 }
