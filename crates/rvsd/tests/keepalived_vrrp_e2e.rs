@@ -15,7 +15,12 @@
 //!   keepalived's, and keepalived accepts them (no complaint in its log,
 //!   it stays BACKUP); rvs accepts keepalived's (none refused in its
 //!   dump);
-//! - VRRPv3 over IPv6, and unicast peers.
+//! - VRRPv3 over IPv6 (and a v3 backup learning the master's
+//!   interval), unicast peers in v2 and v3;
+//! - a failing track script lowers rvs's priority below keepalived's
+//!   (keepalived preempts) and its recovery gives MASTER back; a reload
+//!   changes the priority in place; an instance removed by a reload
+//!   stops with a priority-0 advert.
 //!
 //! The tests run one at a time (timings are measured). Run as root.
 
@@ -896,4 +901,91 @@ fn unicast_peers_v2_and_v3() {
         assert_eq!(rvs.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
         assert_eq!(ka.terminate(), Some(0), "{}", logs(&rvs, &ka.d));
     }
+}
+
+#[test]
+fn track_script_and_reload_move_the_master() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(false);
+    let flag = lan.dir.write("healthy", "");
+    let script = format!(
+        "vrrp_script chk {{\n    script \"test -e {}\"\n    interval 1\n    weight -150\n}}\n",
+        flag.display()
+    );
+    let rvs_conf = |prio: u8, with_instance: bool| {
+        let inst = vrrp_conf(
+            &lan.a_if,
+            prio,
+            "10.0.0.100/24",
+            "    track_script {\n        chk\n    }",
+        );
+        if with_instance {
+            format!("{script}{inst}")
+        } else {
+            format!("{script}global_defs {{\n    router_id gone\n}}\n")
+        }
+    };
+    let path = lan.dir.write("rvs-reload.conf", &rvs_conf(200, true));
+    let none = lan.dir.file("no-rvsd.sock");
+    let mut rvs = rvs_keepalived(&lan.a, &lan.dir, &path, &none, &["-P"]);
+    rvs.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut ka = lan.start_ka(&vrrp_conf(&lan.b_if, 100, "10.0.0.100/24", ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    let l = |rvs: &Daemon, ka: &Ka| logs(rvs, &ka.d);
+    let masters = |want: (&str, &str), rvs: &Daemon, ka: &Ka| {
+        poll_until(
+            Duration::from_secs(10),
+            &format!("{want:?}"),
+            &|| l(rvs, ka),
+            || (state(rvs).as_str(), state(&ka.d).as_str()) == want,
+        )
+    };
+
+    // The script fails: 200 − 150 = 50 < 100, keepalived preempts.
+    std::fs::remove_file(&flag).unwrap();
+    let took = masters(("BACKUP", "MASTER"), &rvs, &ka);
+    println!(
+        "script failed: keepalived MASTER after {:.2} s",
+        took.as_secs_f64()
+    );
+    let d = dump(&rvs, &lan.dir);
+    assert_eq!(d["vrrp"]["instances"][0]["priority"], 50, "{d:#}");
+    assert_eq!(lan.vip_owner(), "B", "{}", l(&rvs, &ka));
+    // It passes again: rvs preempts back.
+    std::fs::write(&flag, "").unwrap();
+    masters(("MASTER", "BACKUP"), &rvs, &ka);
+    assert_eq!(lan.vip_owner(), "A", "{}", l(&rvs, &ka));
+
+    // Reload with priority 60: applied in place (the instance is not
+    // restarted), keepalived preempts.
+    let starts = rvs.log().matches("(VI_1) on ").count();
+    std::fs::write(&path, rvs_conf(60, true)).unwrap();
+    rvs.signal(libc::SIGHUP);
+    masters(("BACKUP", "MASTER"), &rvs, &ka);
+    let d = dump(&rvs, &lan.dir);
+    assert_eq!(d["vrrp"]["instances"][0]["priority"], 60, "{d:#}");
+    assert_eq!(
+        rvs.log().matches("(VI_1) on ").count(),
+        starts,
+        "{}",
+        l(&rvs, &ka)
+    );
+    // Back to 200: rvs preempts.
+    std::fs::write(&path, rvs_conf(200, true)).unwrap();
+    rvs.signal(libc::SIGHUP);
+    masters(("MASTER", "BACKUP"), &rvs, &ka);
+    // The instance removed by a reload stops as on shutdown: priority 0,
+    // keepalived takes over after its skew, the VIP leaves A.
+    std::fs::write(&path, rvs_conf(200, false)).unwrap();
+    let before = ka.log().matches("(VI_1) Entering MASTER STATE").count();
+    let t0 = Instant::now();
+    rvs.signal(libc::SIGHUP);
+    let took = master_after(&ka.d, before, t0, &|| l(&rvs, &ka));
+    println!("instance removed by reload: keepalived MASTER after {took:.3} s");
+    assert!(took < 1.5, "{took:.3} s\n{}", l(&rvs, &ka));
+    assert_eq!(state(&rvs), "STOP", "{}", l(&rvs, &ka));
+    assert_eq!(lan.vip_owner(), "B", "{}", l(&rvs, &ka));
+    assert!(rvs.alive());
+    assert_eq!(rvs.terminate(), Some(0), "{}", l(&rvs, &ka));
+    assert_eq!(ka.terminate(), Some(0), "{}", l(&rvs, &ka));
 }
