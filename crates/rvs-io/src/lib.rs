@@ -29,6 +29,7 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod membership;
 pub mod memory;
 mod pool;
 pub mod tap;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Netns, TIMEOUT, Veth, mac_str};
 use etherparse::PacketBuilder;
 use rvs_io::af_packet::{AfPacketConfig, AfPacketIo};
+use rvs_io::membership::AllMulticast;
 use rvs_io::{Frame, HEADROOM, PacketIo, frame_bytes};
 
 const MAC_A: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
@@ -398,6 +399,33 @@ fn a_checksum_left_to_offload_arrives_complete() {
         .unwrap();
     assert_eq!(u.checksum(), want);
     assert_eq!(u.payload(), b"offloaded checksum");
+}
+
+#[test]
+fn all_multicast_holds_while_the_guard_lives() {
+    let lab = Lab::new();
+    let name = lab.veth.a.name.clone();
+    let flags = |lab: &Lab| {
+        let out = lab
+            .a
+            .exec(&["ip", "-d", "link", "show", &name], TIMEOUT)
+            .expect("ip link");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(flags(&lab).contains(" allmulti 0 "), "{}", flags(&lab));
+    let n = name.clone();
+    let guard = lab
+        .a
+        .run(move || {
+            let c = std::ffi::CString::new(n).unwrap();
+            // SAFETY: a valid C string; the index is this namespace's.
+            let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+            AllMulticast::enable(idx)
+        })
+        .expect("all-multicast");
+    assert!(flags(&lab).contains(" allmulti 1 "), "{}", flags(&lab));
+    drop(guard);
+    assert!(flags(&lab).contains(" allmulti 0 "), "{}", flags(&lab));
 }
 
 #[test]

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use rvs_io::af_packet::{AfPacketConfig, AfPacketIo};
 use rvs_io::af_xdp::{AttachMode, XdpProgram, XskConfig, XskSocket, ifindex};
+use rvs_io::membership::AllMulticast;
 use rvs_io::tap::{TapConfig, TapIo};
 use rvs_lb::config::{Config, ConfigError};
 use rvs_lb::fwd::FwdContext;
@@ -61,6 +62,9 @@ pub struct Running {
     pub shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     programs: Vec<XdpProgram>,
+    /// Every port in all-multicast mode (the kernel's groups are joined on
+    /// the TAPs, not on the ports: VRRP adverts must still get in).
+    _all_multicast: Vec<AllMulticast>,
     /// The ports as resolved (MAC, MTU).
     pub ports: Vec<ResolvedPort>,
     /// TAP device names created.
@@ -206,6 +210,14 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
             .map_err(io_err(format!("attaching XDP to {}", spec.name)))?;
         rp.xdp = Some(format!("{:?}", prog.mode()).to_lowercase());
         programs.push(Some(prog));
+    }
+    let mut all_multicast = Vec::new();
+    for spec in &d.stack.ports {
+        let idx = ifindex(&spec.name).map_err(io_err(spec.name.clone()))?;
+        all_multicast.push(
+            AllMulticast::enable(idx)
+                .map_err(io_err(format!("all-multicast mode on {}", spec.name)))?,
+        );
     }
     // One queue per worker and port.
     let mut queues: Vec<Vec<PortIo>> = Vec::new();
@@ -371,6 +383,7 @@ pub fn start(mut d: Daemon) -> Result<Running, StartError> {
         shared,
         workers: handles,
         programs: programs.into_iter().flatten().collect(),
+        _all_multicast: all_multicast,
         ports,
         taps: tap_names,
         api: Some(api),

@@ -253,13 +253,7 @@ impl Inst {
                 )
             })?;
         let multicast = setup.inst.unicast_peers.is_empty();
-        // rvsd's port, when the kernel knows it (the group must pass its
-        // multicast filter).
-        let port = place
-            .port()
-            .and_then(|p| Iface::lookup(p).ok())
-            .map(|p| p.index);
-        let sock = VrrpSocket::open(&iface.name, iface.index, v6, multicast, port)?;
+        let sock = VrrpSocket::open(&iface.name, iface.index, v6, multicast)?;
         let vips = place_vips(rvsd, setup, &place).await?;
         let tracking = tracking_of(setup, &iface.name);
         let base = setup.inst.priority;

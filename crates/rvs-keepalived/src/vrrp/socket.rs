@@ -63,57 +63,6 @@ pub struct VrrpSocket {
     fd: AsyncFd<OwnedFd>,
     v6: bool,
     ifindex: u32,
-    /// Membership of the group on rvsd's port (see [`join_port`]).
-    _port_member: Option<OwnedFd>,
-}
-
-/// Joins the VRRP group on interface `ifindex` with a socket that only
-/// holds the membership (nothing is read from it).
-///
-/// rvsd's port is a kernel netdev (a NIC under AF_XDP, any interface under
-/// AF_PACKET) whose multicast filter lets through only the groups joined
-/// on it: the kernel joins the group on the TAP, where the instance's
-/// socket is, so without this the port would drop the adverts before rvsd
-/// could hand them to the TAP (a macvlan or NIC not in promiscuous mode).
-pub fn join_port(ifindex: u32, v6: bool) -> io::Result<OwnedFd> {
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    // SAFETY: plain socket(2).
-    let raw = unsafe { libc::socket(family, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    check(raw, "membership socket")?;
-    // SAFETY: a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let s = fd.as_raw_fd();
-    if v6 {
-        let mreq = libc::ipv6_mreq {
-            ipv6mr_multiaddr: libc::in6_addr {
-                s6_addr: GROUP6.octets(),
-            },
-            ipv6mr_interface: ifindex,
-        };
-        setopt(
-            s,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_ADD_MEMBERSHIP,
-            &mreq,
-            "join ff02::12 on the port",
-        )?;
-    } else {
-        let mreqn = libc::ip_mreqn {
-            imr_multiaddr: libc::in_addr {
-                s_addr: u32::from(GROUP4).to_be(),
-            },
-            imr_address: libc::in_addr { s_addr: 0 },
-            imr_ifindex: ifindex as libc::c_int,
-        };
-        setopt(
-            s,
-            libc::IPPROTO_IP,
-            libc::IP_ADD_MEMBERSHIP,
-            &mreqn,
-            "join 224.0.0.18 on the port",
-        )?;
-    }
-    Ok(fd)
 }
 
 fn check(r: libc::c_int, what: &str) -> io::Result<()> {
@@ -146,15 +95,10 @@ fn setopt<T>(
 
 impl VrrpSocket {
     /// Opens a socket on interface `ifname` (index `ifindex`), joined to
-    /// the group unless `multicast` is false (unicast peers), and then
-    /// also on `port` (rvsd's port, see [`join_port`]).
-    pub fn open(
-        ifname: &str,
-        ifindex: u32,
-        v6: bool,
-        multicast: bool,
-        port: Option<u32>,
-    ) -> io::Result<VrrpSocket> {
+    /// the group unless `multicast` is false (unicast peers). rvsd keeps
+    /// its ports in all-multicast mode, so a group joined on the TAP
+    /// passes the port's filter too.
+    pub fn open(ifname: &str, ifindex: u32, v6: bool, multicast: bool) -> io::Result<VrrpSocket> {
         let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
         // SAFETY: plain socket(2).
         let raw = unsafe {
@@ -240,16 +184,7 @@ impl VrrpSocket {
         // SAFETY: the descriptor is owned by the AsyncFd from here on and
         // closed only when it is dropped (tokio's I/O-safety contract).
         let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| io::Error::other(e.to_string()))?;
-        let _port_member = match port {
-            Some(p) if multicast => Some(join_port(p, v6)?),
-            _ => None,
-        };
-        Ok(VrrpSocket {
-            fd,
-            v6,
-            ifindex,
-            _port_member,
-        })
+        Ok(VrrpSocket { fd, v6, ifindex })
     }
 
     /// Receives the next VRRP packet. An IPv4 packet whose header does not
