@@ -14,7 +14,10 @@ fn units_pass_systemd_analyze_verify() {
     let mut units = Vec::new();
     for name in ["rvsd.service", "rvs-keepalived.service"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap();
-        assert!(text.contains("ExecReload=/bin/kill -HUP $MAINPID"), "{name}");
+        assert!(
+            text.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+            "{name}"
+        );
         // verify checks that the programs exist and are executable.
         let text = text
             .replace("/usr/sbin/rvs-keepalived", bin)
