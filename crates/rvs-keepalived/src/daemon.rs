@@ -90,6 +90,7 @@ pub fn main(opts: Options) -> Result<(), Error> {
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    crate::notify::configure(&cfg.global);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -178,6 +179,7 @@ async fn reload(file: &Path, parts: &[Running]) {
                 tracing::warn!("{w}");
             }
             tracing::info!("reloading {}", file.display());
+            crate::notify::configure(&cfg.global);
             let cfg = Arc::new(cfg);
             for p in parts {
                 let _ = p.ctl.send(Control::Reload(cfg.clone())).await;

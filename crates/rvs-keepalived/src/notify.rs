@@ -7,11 +7,29 @@
 //! works as a shell user expects, with a time limit after which it is
 //! killed (its process group: a script's children die with it). A script
 //! never blocks the caller beyond its limit.
+//!
+//! It runs as keepalived would run it ([`policy`]): as its own `user`, or
+//! `global_defs`' `script_user`, or `keepalived_script`, or root; and
+//! under `enable_script_security` a root script that a non-root user
+//! could change is refused. The policy is process-wide, like keepalived's
+//! `global_defs`: [`configure`] sets it at start and on every reload, and
+//! each script is resolved and checked once per configuration (the
+//! verdict is kept, so a refusal is logged once, not at every run).
 
+mod policy;
+mod security;
+mod user;
+
+use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use tokio::process::Command;
+
+use crate::conf::model::GlobalDefs;
+use policy::Policy;
+use user::RunAs;
 
 /// How a script ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +40,7 @@ pub enum ScriptResult {
     Signalled,
     /// It ran past its limit and was killed.
     TimedOut,
-    /// It could not be started.
+    /// It could not be started, or the script policy refused it.
     NotStarted,
 }
 
@@ -33,9 +51,73 @@ impl ScriptResult {
     }
 }
 
-/// Runs `cmd` with `args` appended (each single-quoted), waits at most
-/// `timeout`.
+/// The policy in force and the verdicts reached under it, per command
+/// line and `user`.
+#[derive(Debug)]
+struct Scripts {
+    policy: Policy,
+    verdicts: HashMap<(String, Option<String>), Result<RunAs, String>>,
+}
+
+static SCRIPTS: LazyLock<Mutex<Scripts>> =
+    LazyLock::new(|| Mutex::new(Scripts::new(Policy::new(&GlobalDefs::default()))));
+
+impl Scripts {
+    fn new(policy: Policy) -> Scripts {
+        Scripts {
+            policy,
+            verdicts: HashMap::new(),
+        }
+    }
+}
+
+/// Applies `global_defs`' script settings (`script_user`,
+/// `enable_script_security`): call at start and on every reload. Scripts
+/// are checked again under the new settings.
+pub fn configure(g: &GlobalDefs) {
+    let policy = Policy::new(g);
+    *SCRIPTS.lock().unwrap_or_else(|p| p.into_inner()) = Scripts::new(policy);
+}
+
+/// Who runs `cmd` under the configured policy (resolved once).
+fn verdict(cmd: &str, user: Option<&str>) -> Result<RunAs, String> {
+    let mut s = SCRIPTS.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (cmd.to_string(), user.map(str::to_string));
+    if let Some(v) = s.verdicts.get(&key) {
+        return v.clone();
+    }
+    let v = s.policy.prepare(cmd, user);
+    if let Err(e) = &v {
+        tracing::error!("script `{cmd}` will not run: {e}");
+    }
+    s.verdicts.insert(key, v.clone());
+    v
+}
+
+/// Runs `cmd` with `args` appended (each single-quoted) as the default
+/// script user, waits at most `timeout`.
 pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
+    run_as(cmd, None, args, timeout).await
+}
+
+/// Runs `cmd` as `user` (`USER [[:]GROUP]`; None: the default script
+/// user), with `args` appended, waiting at most `timeout`. A script the
+/// policy refuses is [`ScriptResult::NotStarted`] (the reason is logged
+/// once).
+pub async fn run_as(
+    cmd: &str,
+    user: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> ScriptResult {
+    match verdict(cmd, user) {
+        Ok(who) => exec(cmd, &who, args, timeout).await,
+        Err(_) => ScriptResult::NotStarted,
+    }
+}
+
+/// Runs `cmd` as `who`.
+async fn exec(cmd: &str, who: &RunAs, args: &[&str], timeout: Duration) -> ScriptResult {
     let mut line = cmd.to_string();
     for a in args {
         line.push(' ');
@@ -49,10 +131,11 @@ pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
         .stderr(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
+    who.apply(&mut c);
     let mut child = match c.spawn() {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!("cannot start `{line}`: {e}");
+            tracing::warn!("cannot start `{line}` as {}: {e}", who.name);
             return ScriptResult::NotStarted;
         }
     };
@@ -119,5 +202,71 @@ mod tests {
             .await,
             ScriptResult::Exited(0)
         );
+    }
+
+    /// A scratch directory under /tmp with `mode`.
+    fn scratch(tag: &str, mode: u32) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("rvs-ka-notify-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn scripts_run_as_their_user() {
+        let d = scratch("user", 0o777);
+        let out = d.join("ids");
+        let cmd = format!("id -u > {0}; id -g >> {0}; id -G >> {0}", out.display());
+        let r = run_as(&cmd, Some("nobody"), &[], Duration::from_secs(5)).await;
+        assert_eq!(r, ScriptResult::Exited(0));
+        let ids = std::fs::read_to_string(&out).unwrap();
+        // uid and gid of nobody, and none of root's groups.
+        assert_eq!(ids, "65534\n65534\n65534\n");
+        std::fs::remove_file(&out).unwrap();
+        // A group of its own.
+        let r = run_as(&cmd, Some("nobody daemon"), &[], Duration::from_secs(5)).await;
+        assert_eq!(r, ScriptResult::Exited(0));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "65534\n1\n1\n");
+        // An unknown user: not started.
+        let r = run_as(
+            "true",
+            Some("no-such-user-rvs"),
+            &[],
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r, ScriptResult::NotStarted);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[tokio::test]
+    async fn script_security_refuses_writable_root_scripts() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = scratch("sec", 0o755);
+        let mark = d.join("ran");
+        let script = d.join("notify.sh");
+        std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", mark.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let g = GlobalDefs {
+            script_user: Some("root".into()),
+            enable_script_security: true,
+            ..GlobalDefs::default()
+        };
+        let policy = Policy::new(&g);
+        let cmd = script.display().to_string();
+        let e = policy.prepare(&cmd, None).unwrap_err();
+        assert!(
+            e.contains(&format!("{cmd} is writable by everyone")) && e.contains("root"),
+            "{e}"
+        );
+        // Once safe (0755, root's), it runs as root.
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let who = policy.prepare(&cmd, None).unwrap();
+        let r = exec(&cmd, &who, &[], Duration::from_secs(5)).await;
+        assert_eq!(r, ScriptResult::Exited(0));
+        assert!(mark.exists());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -18,7 +18,11 @@ pub async fn check(
     dynamic: bool,
 ) -> Result<Pass, String> {
     let limit = timeout.unwrap_or(spec.delay_loop);
-    verdict(notify::run(path, &[], limit).await, dynamic, limit)
+    let user = match &spec.kind {
+        crate::conf::model::CheckKind::Misc { user, .. } => user.as_deref(),
+        _ => None,
+    };
+    verdict(notify::run_as(path, user, &[], limit).await, dynamic, limit)
 }
 
 /// What a script's end means.

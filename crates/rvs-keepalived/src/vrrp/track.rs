@@ -158,7 +158,7 @@ pub fn spawn_script(i: usize, script: VrrpScript, tx: mpsc::Sender<Report>) -> J
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let ok = crate::notify::run(&script.script, &[], timeout)
+            let ok = crate::notify::run_as(&script.script, script.user.as_deref(), &[], timeout)
                 .await
                 .success();
             let st = rf.record(ok);
