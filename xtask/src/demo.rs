@@ -20,7 +20,15 @@
 //! 5. Stops rvsd (SIGTERM: its counters, XDP detached) and removes
 //!    everything it created: also on error and on Ctrl-C (guards; every
 //!    process it started is stopped by its process id).
+//! 6. Act two, high availability (`ha`): two rvs nodes, each rvsd (AF_PACKET
+//!    with a TAP) and rvs-keepalived with a keepalived.conf (printed), share
+//!    the VIP by VRRP on one macvlan segment with the client and three nginx
+//!    backends checked by HTTP_GET. Under a curl every 100 ms, the MASTER
+//!    is killed and the BACKUP takes over (takeover time and the client's
+//!    gap measured), then a backend stops and comes back, following the
+//!    health checks in rvsd's table; cleaned up the same way.
 
+mod ha;
 mod lab;
 pub(crate) mod sys;
 
@@ -42,5 +50,6 @@ pub(crate) fn run() -> Result<()> {
         "--example",
         "selfcheck",
     ])?;
-    lab::run()
+    lab::run()?;
+    ha::run()
 }

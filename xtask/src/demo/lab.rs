@@ -113,7 +113,8 @@ impl Tally {
     }
 }
 
-fn target_dir() -> Result<PathBuf> {
+/// Where cargo puts its builds.
+pub(super) fn target_dir() -> Result<PathBuf> {
     Ok(match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => PathBuf::from(d),
         None => workspace_root()?.join("target"),
@@ -176,6 +177,25 @@ fn nginx_config(tmp: &TempDir, name: &str) -> String {
         uwsgi = p("uwsgi"),
         scgi = p("scgi"),
     )
+}
+
+/// Starts nginx in `ns` as the backend `name` (its configuration, logs
+/// and temporary files in `tmp`).
+pub(super) fn spawn_nginx(ns: &Netns, tmp: &TempDir, name: &str) -> Result<Proc> {
+    let conf = tmp.path(&format!("{name}-nginx.conf"));
+    std::fs::write(&conf, nginx_config(tmp, name))?;
+    let mut cmd = ns.command("nginx");
+    cmd.args([
+        "-e",
+        &tmp.path(&format!("{name}-start.log")),
+        "-p",
+        &tmp.path(""),
+        "-c",
+        &conf,
+    ])
+    .stdout(Stdio::null())
+    .stderr(tmp.file(&format!("{name}-stderr.log"))?);
+    Proc::spawn(&format!("nginx {name}"), &mut cmd)
 }
 
 /// The requests an nginx has served (its stub_status), asked from inside
@@ -478,20 +498,7 @@ pub(crate) fn run() -> Result<()> {
     for (b, _) in BACKENDS {
         let ns = lab.ns(b);
         let p = if nginx {
-            let conf = lab.tmp.path(&format!("{b}-nginx.conf"));
-            std::fs::write(&conf, nginx_config(&lab.tmp, b))?;
-            let mut cmd = ns.command("nginx");
-            cmd.args([
-                "-e",
-                &lab.tmp.path(&format!("{b}-start.log")),
-                "-p",
-                &lab.tmp.path(""),
-                "-c",
-                &conf,
-            ])
-            .stdout(Stdio::null())
-            .stderr(lab.tmp.file(&format!("{b}-stderr.log"))?);
-            Proc::spawn(&format!("nginx {b}"), &mut cmd)?
+            spawn_nginx(ns, &lab.tmp, b)?
         } else {
             let mut cmd = ns.command("python3");
             cmd.args(["-c", &python_backend(b)])
