@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::retry::Start;
 use super::runner::CheckerTask;
 use super::testutil::spec;
 use crate::conf::model::CheckKind;
@@ -40,7 +41,7 @@ async fn two_thousand_checks_keep_their_cadence() {
             let mut s = spec(CheckKind::Tcp, addrs[i % LISTENERS]);
             s.delay_loop = Duration::from_secs(1);
             s.connect_timeout = Duration::from_secs(1);
-            CheckerTask::spawn(i as u64, s, true, tx.clone())
+            CheckerTask::spawn(i as u64, s, Start::Fresh { up: true }, tx.clone())
         })
         .collect();
     tokio::time::sleep(RUN).await;

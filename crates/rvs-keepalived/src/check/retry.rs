@@ -6,6 +6,14 @@
 //! success resets the count. A checker that is down comes back up on its
 //! first success (keepalived has no "rise" count for real servers) and is
 //! not retried while down: it simply runs again after `delay_loop`.
+//!
+//! Until its first success, a checker of a real server whose health is
+//! not known yet (at start, or a real server a reload adds) has no
+//! retries: keepalived starts it with its retries used up ("one failure
+//! is enough initially"), so a server that is dead at start leaves the
+//! pool at its first failed attempt instead of `retry ×
+//! delay_before_retry` later. Only a checker a reload adds to a real
+//! server that is alive starts with its retries ([`Start::Joining`]).
 
 /// When the next attempt is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,23 +36,43 @@ pub struct Step {
     pub next: Next,
 }
 
+/// What is known of a real server when one of its checkers starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing yet (daemon start, a real server a reload adds): the
+    /// checker starts up, or down under `alpha`, and its first failure is
+    /// decisive.
+    Fresh {
+        /// The verdict before the first result (false under `alpha`).
+        up: bool,
+    },
+    /// A reload adds this checker to a real server that is alive: it
+    /// starts up, with its retries.
+    Joining,
+}
+
 /// One checker's verdict and retry count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tracker {
     up: bool,
     has_run: bool,
+    /// Failures in a row so far, counted against `retry`.
     failures: u32,
     retry: u32,
 }
 
 impl Tracker {
-    /// A checker starting up (`up`) or down (`alpha`), allowed `retry`
-    /// retries before a failure counts.
-    pub fn new(up: bool, retry: u32) -> Tracker {
+    /// A checker starting as `start` says, allowed `retry` retries before
+    /// a failure counts (once it has passed, for a fresh one).
+    pub fn new(start: Start, retry: u32) -> Tracker {
+        let (up, failures) = match start {
+            Start::Fresh { up } => (up, retry),
+            Start::Joining => (true, 0),
+        };
         Tracker {
             up,
             has_run: false,
-            failures: 0,
+            failures,
             retry,
         }
     }
@@ -104,8 +132,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn first_failure_is_decisive() {
+        // keepalived starts a checker with its retries used up: a server
+        // that is down at start leaves the pool at its first failure.
+        let mut t = Tracker::new(Start::Fresh { up: true }, 3);
+        let s = t.on_result(false);
+        assert_eq!((s.changed, s.next), (Some(false), Next::Loop));
+        // Once it has passed, failures are retried.
+        assert_eq!(t.on_result(true).changed, Some(true));
+        assert_eq!(t.on_result(false).next, Next::Retry);
+    }
+
+    #[test]
+    fn a_checker_joining_a_live_server_retries_from_the_start() {
+        let mut t = Tracker::new(Start::Joining, 1);
+        assert!(t.is_up());
+        assert_eq!(t.on_result(false).next, Next::Retry);
+        assert_eq!(t.on_result(false).changed, Some(false));
+    }
+
+    #[test]
     fn retry_zero_one_failure_is_enough() {
-        let mut t = Tracker::new(true, 0);
+        let mut t = Tracker::new(Start::Joining, 0);
         let s = t.on_result(false);
         assert_eq!(s.changed, Some(false));
         assert_eq!(s.next, Next::Loop);
@@ -114,7 +162,7 @@ mod tests {
 
     #[test]
     fn retries_then_down_and_success_resets() {
-        let mut t = Tracker::new(true, 2);
+        let mut t = Tracker::new(Start::Joining, 2);
         // Two failures are retried, a success in between resets the count.
         assert_eq!(t.on_result(false).next, Next::Retry);
         assert_eq!(t.on_result(false).next, Next::Retry);
@@ -134,7 +182,7 @@ mod tests {
 
     #[test]
     fn alpha_starts_down() {
-        let mut t = Tracker::new(false, 3);
+        let mut t = Tracker::new(Start::Fresh { up: false }, 3);
         let s = t.on_result(false);
         assert_eq!(s.changed, None);
         assert!(s.first_down);
@@ -142,7 +190,7 @@ mod tests {
         assert!(!t.on_result(false).first_down);
         assert_eq!(t.on_result(true).changed, Some(true));
 
-        let mut t = Tracker::new(false, 3);
+        let mut t = Tracker::new(Start::Fresh { up: false }, 3);
         assert_eq!(t.on_result(true).changed, Some(true));
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::retry::{Next, Tracker};
+use super::retry::{Next, Start, Tracker};
 use super::spec::CheckSpec;
 
 /// The longest initial spread when no `warmup` is set.
@@ -81,20 +81,26 @@ pub struct CheckerTask {
 }
 
 impl CheckerTask {
-    /// Starts checking with verdict `up` (false under `alpha`), reporting
-    /// changes on `events`.
+    /// Starts checking as `start` says, reporting changes on `events`.
     pub fn spawn(
         id: u64,
         spec: CheckSpec,
-        up: bool,
+        start: Start,
         events: UnboundedSender<Event>,
     ) -> CheckerTask {
         let spec = Arc::new(spec);
+        let tracker = Tracker::new(start, spec.retry);
         let stats = Arc::new(Mutex::new(Stats {
-            up,
+            up: tracker.is_up(),
             ..Stats::default()
         }));
-        let handle = tokio::spawn(run(id, Arc::clone(&spec), up, events, Arc::clone(&stats)));
+        let handle = tokio::spawn(run(
+            id,
+            Arc::clone(&spec),
+            tracker,
+            events,
+            Arc::clone(&stats),
+        ));
         CheckerTask {
             id,
             spec,
@@ -134,11 +140,10 @@ fn first_delay(spec: &CheckSpec) -> Duration {
 async fn run(
     id: u64,
     spec: Arc<CheckSpec>,
-    up: bool,
+    mut tracker: Tracker,
     events: UnboundedSender<Event>,
     stats: Arc<Mutex<Stats>>,
 ) {
-    let mut tracker = Tracker::new(up, spec.retry);
     let mut weight = None;
     let mut due = Instant::now() + first_delay(&spec);
     loop {
@@ -222,7 +227,7 @@ mod tests {
         s.delay_before_retry = Duration::from_millis(50);
         s.retry = 2;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let task = CheckerTask::spawn(7, s, true, tx);
+        let task = CheckerTask::spawn(7, s, Start::Fresh { up: true }, tx);
         // Up from the start: no event while it passes.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(rx.try_recv().is_err());
@@ -271,7 +276,7 @@ mod tests {
         let mut s = spec(CheckKind::Tcp, addr);
         s.warmup = Some(Duration::ZERO);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _task = CheckerTask::spawn(1, s, false, tx);
+        let _task = CheckerTask::spawn(1, s, Start::Fresh { up: false }, tx);
         let ev = tokio::time::timeout(Duration::from_secs(2), rx.recv())
             .await
             .unwrap()

@@ -19,6 +19,7 @@ use super::state::{Action, CheckState, QuorumConf, RsState, Sorry, VsState};
 use super::sync::{self, Table};
 use super::translate;
 use crate::check::CheckSpec;
+use crate::check::retry::Start;
 use crate::check::runner::{CheckerTask, Event};
 use crate::conf::model::{Config, RealServer, VirtualServer};
 use crate::rvsd::Rvsd;
@@ -206,7 +207,9 @@ impl Manager {
 
     /// The checkers of real server `rs`: those of `old` whose resolved
     /// spec is unchanged keep their task and verdict (taken from
-    /// `tasks`); the others start, up unless `alpha`.
+    /// `tasks`); the others start, up unless `alpha`, as fresh checkers
+    /// unless they join a real server that is alive (see
+    /// [`Start`]).
     fn checks_for(
         &mut self,
         rs: &RealServer,
@@ -231,14 +234,17 @@ impl Manager {
             }
             let id = self.next_id;
             self.next_id += 1;
-            let up = !vs.alpha;
-            self.tasks
-                .insert(id, CheckerTask::spawn(id, spec, up, self.tx.clone()));
+            let start = match old {
+                Some(r) if r.alive() => Start::Joining,
+                _ => Start::Fresh { up: !vs.alpha },
+            };
+            let task = CheckerTask::spawn(id, spec, start, self.tx.clone());
             checks.push(CheckState {
                 id,
-                up,
+                up: task.stats().up,
                 weight: None,
             });
+            self.tasks.insert(id, task);
         }
         checks
     }
