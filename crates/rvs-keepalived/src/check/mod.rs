@@ -48,8 +48,8 @@ pub async fn probe(spec: &CheckSpec) -> Result<Pass, String> {
             path,
             timeout,
             dynamic,
-            ..
-        } => misc::check(spec, path, *timeout, *dynamic).await,
+            user,
+        } => misc::check(spec, path, *timeout, *dynamic, user.as_deref()).await,
         CheckKind::Ping => ping::check(spec).await,
     }
 }
