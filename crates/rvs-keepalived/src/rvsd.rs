@@ -34,11 +34,12 @@ impl Rvsd {
     /// error with rvsd's message.
     pub async fn call(&self, req: Request) -> anyhow::Result<Reply> {
         let socket = self.socket.clone();
-        let res = tokio::task::spawn_blocking(move || -> Result<Reply, ClientError> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Reply> {
+            // The connection error names the socket already.
             let mut c = Client::connect(&socket)?;
             c.call(&req)
+                .map_err(|e: ClientError| anyhow::anyhow!("rvsd at {}: {e}", socket.display()))
         })
-        .await?;
-        res.map_err(|e| anyhow::anyhow!("rvsd at {}: {e}", self.socket.display()))
+        .await?
     }
 }

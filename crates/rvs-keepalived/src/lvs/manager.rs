@@ -52,6 +52,8 @@ pub(super) struct VsRun {
     pub(super) laddrs: Vec<LocalAddr>,
     /// Its health.
     pub(super) state: VsState,
+    /// Its last sync failure, while it lasts.
+    trouble: Trouble,
 }
 
 impl VsRun {
@@ -88,6 +90,8 @@ pub(super) struct Manager {
     tx: UnboundedSender<Event>,
     rx: UnboundedReceiver<Event>,
     next_id: u64,
+    /// Why rvsd cannot be listed, while it cannot.
+    list_trouble: Trouble,
 }
 
 impl Manager {
@@ -100,6 +104,7 @@ impl Manager {
             tx,
             rx,
             next_id: 1,
+            list_trouble: Trouble::default(),
         }
     }
 
@@ -200,6 +205,7 @@ impl Manager {
             keys: carry_keys(vs, keys, old_keys, &mut left.keys),
             laddrs,
             state,
+            trouble: Trouble::default(),
         };
         perform(&run, &actions);
         run
@@ -297,10 +303,19 @@ impl Manager {
                 }
             }
             Err(e) => {
-                tracing::warn!("{}: {e}; will reconcile", v.name);
+                v.trouble.fail(&v.name, &format!("{e:#}"));
                 v.forget_applied();
             }
         }
+    }
+
+    /// Compares everything with rvsd's listing and repairs what differs
+    /// (rvsd restarted, or its table was changed behind our back).
+    pub(super) async fn verify(&mut self) {
+        for v in &mut self.vss {
+            v.forget_applied();
+        }
+        self.reconcile().await;
     }
 
     /// Brings every virtual server that needs it in line with rvsd's
@@ -312,10 +327,12 @@ impl Manager {
         let have = match sync::list(&self.rvsd).await {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!("cannot list rvsd's services: {e}; will retry");
+                let e = format!("{e:#}");
+                self.list_trouble.fail("listing rvsd's services", &e);
                 return;
             }
         };
+        self.list_trouble.clear("listing rvsd's services");
         for v in self.vss.iter_mut().filter(|v| v.needs_reconcile()) {
             let dests = v.state.desired();
             let mut reqs = Vec::new();
@@ -328,15 +345,19 @@ impl Manager {
                 absent.push(entry.is_none());
                 wants.push(want);
             }
+            let changes = reqs.len();
             match sync::apply(&self.rvsd, reqs).await {
                 Ok(()) => {
                     for ((k, w), a) in v.keys.iter_mut().zip(wants).zip(absent) {
                         k.applied = Some(w);
                         k.created |= a;
                     }
-                    tracing::info!("{}: in line with rvsd", v.name);
+                    if changes > 0 {
+                        tracing::info!("{}: in line with rvsd ({changes} changes)", v.name);
+                    }
+                    v.trouble.clear(&v.name);
                 }
-                Err(e) => tracing::warn!("{}: {e}; will retry", v.name),
+                Err(e) => v.trouble.fail(&v.name, &format!("{e:#}")),
             }
         }
     }
@@ -463,5 +484,28 @@ fn perform(v: &VsRun, actions: &[Action]) {
 fn run_script(cmd: Option<&str>) {
     if let Some(c) = cmd {
         crate::notify::spawn(c, &[]);
+    }
+}
+
+/// A failure that repeats every retry while rvsd is down or refuses a
+/// change: logged when it starts or changes, and its end once, rather
+/// than every second.
+#[derive(Debug, Default)]
+struct Trouble(Option<String>);
+
+impl Trouble {
+    /// `what` failed with `error`; it will be retried.
+    fn fail(&mut self, what: &str, error: &str) {
+        if self.0.as_deref() != Some(error) {
+            tracing::warn!("{what}: {error}; will retry");
+            self.0 = Some(error.to_string());
+        }
+    }
+
+    /// `what` succeeded.
+    fn clear(&mut self, what: &str) {
+        if self.0.take().is_some() {
+            tracing::info!("{what}: works again");
+        }
     }
 }

@@ -14,6 +14,13 @@
 //! checker events and to [`Control`] messages until shutdown, when it
 //! removes the services it created (as keepalived removes its virtual
 //! servers at exit).
+//!
+//! Unlike the kernel's IPVS table, rvsd can restart (and come back empty,
+//! or with only its own configuration) while health stays steady and no
+//! checker event would prompt a change; so every [`VERIFY`] the table is
+//! listed and compared with what it should hold, and repaired if needed.
+//! rvsd unreachable is never fatal: what failed is retried every
+//! [`RETRY`].
 
 mod dump;
 mod manager;
@@ -38,6 +45,9 @@ use crate::rvsd::Rvsd;
 /// How often a failed sync with rvsd is retried.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// How often what rvsd holds is compared with what it should hold.
+const VERIFY: Duration = Duration::from_secs(3);
+
 /// Runs the health checks and keeps rvsd in line until
 /// [`Control::Shutdown`] (or until the control channel closes).
 pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
@@ -45,6 +55,8 @@ pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>)
     m.configure(cfg).await;
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut verify = tokio::time::interval_at(tokio::time::Instant::now() + VERIFY, VERIFY);
+    verify.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             c = ctl.recv() => match c {
@@ -59,6 +71,7 @@ pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>)
             },
             ev = m.next_event() => m.on_events(ev).await,
             _ = retry.tick() => m.reconcile().await,
+            _ = verify.tick() => m.verify().await,
         }
     }
     m.shutdown().await;

@@ -382,6 +382,34 @@ async fn existing_service_is_adopted_not_deleted_and_rvsd_loss_is_repaired() {
 }
 
 #[tokio::test]
+async fn rvsd_restart_with_steady_health_is_repaired() {
+    let (a, _ta) = listener().await;
+    let r = Running::start(config(vec![nat_vs(vec![checked(a)])]));
+    r.wait_reals(&[(a, 1)]).await;
+    // rvsd restarts empty while every check keeps passing: no checker
+    // event will come, the periodic verification must notice.
+    r.fake.set_model(Model::default());
+    assert!(r.entry().is_none());
+    let t = Instant::now();
+    r.wait_reals(&[(a, 1)]).await;
+    assert!(t.elapsed() <= super::VERIFY + Duration::from_secs(2));
+    assert_eq!(r.entry().unwrap().service.scheduler, "rr");
+    // A table in line costs one listing per period, no change.
+    let before = r.fake.requests().len();
+    tokio::time::sleep(super::VERIFY + Duration::from_millis(500)).await;
+    let after = r.fake.requests();
+    assert!(
+        after[before..]
+            .iter()
+            .all(|q| matches!(q, Request::ListServices { .. })),
+        "{:?}",
+        &after[before..]
+    );
+    let fake = r.stop().await;
+    assert!(fake.model().services.is_empty());
+}
+
+#[tokio::test]
 async fn rvsd_unreachable_at_start_is_retried() {
     let (a, _ta) = listener().await;
     let dir = std::env::temp_dir().join(format!("rvs-ka-lvs-{}", std::process::id()));
