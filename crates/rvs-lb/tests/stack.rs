@@ -738,6 +738,103 @@ fn the_kernels_gratuitous_arp_for_an_owned_address_leaves_the_port() {
     assert_eq!(n.counters().garp_sent, before + 2);
 }
 
+/// The kernel's frame through [`Node::handle_from_kernel`]: the action
+/// and the frame after it.
+fn from_kernel(n: &mut Node, frame: &[u8]) -> (Action, Vec<u8>) {
+    let mut buf = vec![0u8; HEADROOM + frame.len() + 64];
+    buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+    let mut p = Packet::new(&mut buf, HEADROOM, frame.len()).unwrap();
+    let a = n.handle_from_kernel(&mut p, Time::ZERO);
+    (a, p.data().to_vec())
+}
+
+/// An ICMPv6 neighbour message from `src` to `dst` (hop limit 255).
+fn nd_frame(
+    eth: ([u8; 6], [u8; 6]),
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    kind: Icmpv6Type,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(eth.0, eth.1)
+        .ipv6(src.octets(), dst.octets(), 255)
+        .icmpv6(kind)
+        .write(&mut v, payload)
+        .unwrap();
+    v
+}
+
+#[test]
+fn the_kernels_dad_probe_leaves_unanswered() {
+    let mut n = node();
+    let kmac = [0x02, 0, 0, 0, 0, 0x77];
+    let ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 0x0077);
+    let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 0x0077);
+    let gmac = [0x33, 0x33, 0xff, 0, 0, 0x77];
+    // DAD for its link-local: from ::, no source link-layer option. An
+    // answer would make the kernel give the address up; it goes out.
+    let probe = nd_frame(
+        (kmac, gmac),
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        Icmpv6Type::NeighborSolicitation,
+        &ll.octets(),
+    );
+    let (a, out) = from_kernel(&mut n, &probe);
+    assert_eq!(a, Action::Transmit { port: 0 });
+    let want = nd_frame(
+        (PMAC, gmac),
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        Icmpv6Type::NeighborSolicitation,
+        &ll.octets(),
+    );
+    assert_eq!(out, want);
+    // A resolving solicitation is still answered back to the kernel.
+    let mut payload = NEIGH6.octets().to_vec();
+    payload.extend_from_slice(&[1, 1]);
+    payload.extend_from_slice(&kmac);
+    let ns = nd_frame(
+        (kmac, [0x33, 0x33, 0xff, 0, 0, 9]),
+        IFACE6,
+        Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 9),
+        Icmpv6Type::NeighborSolicitation,
+        &payload,
+    );
+    assert_eq!(from_kernel(&mut n, &ns).0, Action::Kernel);
+}
+
+#[test]
+fn the_kernels_unsolicited_na_for_an_owned_address_leaves_the_port() {
+    let mut n = node();
+    let kmac = [0x02, 0, 0, 0, 0, 0x77];
+    let ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 0x0077);
+    let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let amac = [0x33, 0x33, 0, 0, 0, 1];
+    let unsolicited = Icmpv6Type::NeighborAdvertisement(NeighborAdvertisementHeader {
+        router: false,
+        solicited: false,
+        r#override: true,
+    });
+    let na = |eth_src: [u8; 6], target: Ipv6Addr, lladdr: &[u8; 6]| {
+        let mut payload = target.octets().to_vec();
+        payload.extend_from_slice(&[2, 1]);
+        payload.extend_from_slice(lladdr);
+        nd_frame((eth_src, amac), ll, all_nodes, unsolicited, &payload)
+    };
+    let before = n.counters().unsolicited_na_sent;
+    // For an owned address: out of the port, the port's MAC as Ethernet
+    // source and target link-layer address, the checksum redone.
+    let (a, out) = from_kernel(&mut n, &na(kmac, IFACE6, &kmac));
+    assert_eq!(a, Action::Transmit { port: 0 });
+    assert_eq!(out, na(PMAC, IFACE6, &PMAC));
+    // For an address the node does not own: dropped.
+    let (a, _) = from_kernel(&mut n, &na(kmac, NEIGH6, &kmac));
+    assert_eq!(a, Action::Consumed);
+    assert_eq!(n.counters().unsolicited_na_sent, before + 1);
+}
+
 #[test]
 fn stale_neighbours_age_out_on_tick() {
     let mut n = node();

@@ -66,7 +66,10 @@
 //! with the egress port's MAC (proxy), and routes and resolves the
 //! kernel's unicast IP packets like forwarded ones (without decrementing
 //! the TTL: the kernel originated them). A gratuitous ARP from the kernel
-//! for an owned address leaves the port (keepalived's announcements);
+//! for an owned address leaves the port (keepalived's announcements), and
+//! so does an unsolicited neighbour advertisement for one; the kernel's
+//! duplicate address detection probes are not answered (that would fail
+//! its link-local address, the source of VRRPv3 adverts) but leave;
 //! multicast/broadcast from the kernel (VRRP, router solicitations)
 //! leaves, with the port's source MAC,
 //! from the port of the interface address it is sent from (else the first
@@ -990,11 +993,18 @@ impl Node {
                 };
                 if ip.v6 && ip.proto == ip_proto::ICMPV6 {
                     let t = frame.data().get(off + ip.l4).copied();
-                    if t == Some(icmpv6::msg_type::NEIGHBOR_SOLICIT) {
+                    // A duplicate address detection probe (unspecified
+                    // source) is not answered — the answer would fail the
+                    // kernel's own address — but leaves as multicast.
+                    let dad = frame
+                        .data()
+                        .get(off + 8..off + 24)
+                        .is_some_and(|s| s.iter().all(|b| *b == 0));
+                    if t == Some(icmpv6::msg_type::NEIGHBOR_SOLICIT) && !dad {
                         return self.kernel_ns(frame, &l2, ip.len);
                     }
                     if t == Some(icmpv6::msg_type::NEIGHBOR_ADVERT) {
-                        return Action::Consumed;
+                        return self.kernel_na(frame, &l2, ip.len);
                     }
                 }
                 if is_group(ip.dst) {
@@ -1049,6 +1059,73 @@ impl Node {
             }
         }
         inc(&mut self.counters.garp_sent);
+        Action::Transmit { port }
+    }
+
+    /// An unsolicited neighbour advertisement the kernel sends (the IPv6
+    /// announcements of a VRRP MASTER) leaves, like a gratuitous ARP, from
+    /// the port the target is routed through with that port's MAC (in the
+    /// Ethernet header and as target link-layer address) if it announces an
+    /// address the node owns; any other advertisement is dropped.
+    fn kernel_na(&mut self, frame: &mut Packet<'_>, l2: &l2::L2, ip_len: usize) -> Action {
+        let off = l2.l3_offset;
+        let parsed = frame
+            .data()
+            .get(off..off + ip_len)
+            .and_then(|b| Ipv6Packet::parse(b).ok())
+            .and_then(|ip| {
+                let msg = Icmpv6Packet::parse(ip.payload()).ok()?;
+                match Icmpv6Repr::parse(&msg).ok()? {
+                    Icmpv6Repr::NeighborAdvert { flags, target, .. } => {
+                        Some((ip.src(), ip.dst(), flags, target))
+                    }
+                    _ => None,
+                }
+            });
+        let Some((src, dst, flags, target)) = parsed else {
+            return self.drop(DropReason::Malformed);
+        };
+        if !dst.is_multicast() || !self.owns(IpAddr::V6(target)) {
+            return Action::Consumed;
+        }
+        let Some((port, mac)) = self
+            .route_port(IpAddr::V6(target))
+            .and_then(|p| Some((p, self.port_mac(p)?)))
+        else {
+            return self.drop(DropReason::NoRoute);
+        };
+        let na = Icmpv6Repr::NeighborAdvert {
+            flags,
+            target,
+            target_lladdr: Some(mac),
+        };
+        let msg_len = na.buffer_len();
+        let (buf, start) = frame.buffer_mut();
+        let l3 = start + off;
+        let Some(out) = buf.get_mut(l3..l3 + ipv6::HEADER_LEN + msg_len) else {
+            return self.drop(DropReason::NoRoom);
+        };
+        let (hdr, body) = out.split_at_mut(ipv6::HEADER_LEN);
+        let ok = Ipv6Repr {
+            src,
+            dst,
+            next_header: ip_proto::ICMPV6,
+            hop_limit: 255,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: msg_len as u16,
+        }
+        .emit(hdr)
+        .is_ok()
+            && na.emit(src, dst, body).is_ok();
+        match buf.get_mut(start + 6..start + 12) {
+            Some(s) if ok => s.copy_from_slice(&mac.octets()),
+            _ => return self.drop(DropReason::NoRoom),
+        }
+        if !set_bounds(frame, start, off + ipv6::HEADER_LEN + msg_len) {
+            return self.drop(DropReason::NoRoom);
+        }
+        inc(&mut self.counters.unsolicited_na_sent);
         Action::Transmit { port }
     }
 
