@@ -17,6 +17,9 @@
 //!   dump);
 //! - VRRPv3 over IPv6 (and a v3 backup learning the master's
 //!   interval), unicast peers in v2 and v3;
+//! - VRRPv3 over IPv6 through rvsd (adverts from the TAP's link-local,
+//!   which passes duplicate address detection; unsolicited NAs; ND for
+//!   the VIP and `curl -6` through rvs's MASTER), failover both ways;
 //! - a failing track script lowers rvs's priority below keepalived's
 //!   (keepalived preempts) and its recovery gives MASTER back; a reload
 //!   changes the priority in place; an instance removed by a reload
@@ -487,29 +490,50 @@ fn rvsd_on_a(lan: &Lan, conf: &TempFile) -> (Rvsd, PathBuf, String) {
     // Only rvsd answers ARP on the port (the kernel holds the TAP's
     // address).
     sysctl(&lan.a, "net/ipv4/conf/all/arp_ignore", "1");
+    let r = start_rvsd_on_a(lan, conf, "10.0.0.11/24", VIP, "10.0.0.31", "10.0.0.21");
+    lan.a.ip(&["addr", "add", "10.0.0.11/24", "dev", &r.2]);
+    offloads_off(&lan.a, &r.2);
+    r
+}
+
+/// rvsd on A's interface (AF_PACKET port with a TAP, up, interface
+/// address `addr`, `announce_vips = false`) with a TCP FullNAT service
+/// `vip`:80 through `laddr` to `real`:80; the port's own kernel
+/// addresses are flushed. Returns rvsd, its socket and the TAP.
+fn start_rvsd_on_a(
+    lan: &Lan,
+    conf: &TempFile,
+    addr: &str,
+    vip: &str,
+    laddr: &str,
+    real: &str,
+) -> (Rvsd, PathBuf, String) {
     lan.a.ip(&["addr", "flush", "dev", &lan.a_if]);
     let tap = unique("tp");
     let socket = lan.dir.file("rvsd.sock");
     let config = format!(
         "[daemon]\nworkers = 1\nannounce_vips = false\n\n\
          [[port]]\nname = \"{port}\"\nbackend = \"af_packet\"\ntap = \"{tap}\"\n\n\
-         [[addr]]\naddr = \"10.0.0.11/24\"\nport = \"{port}\"\n\n\
+         [[addr]]\naddr = \"{addr}\"\nport = \"{port}\"\n\n\
          [api]\nsocket = \"{sock}\"\nstate = \"{state}\"\n\n[metrics]\nlisten = \"\"\n\n\
-         [[service]]\nproto = \"tcp\"\nvip = \"{VIP}\"\nport = 80\nscheduler = \"rr\"\n\
-         laddrs = [\"10.0.0.31\"]\n[[service.real]]\naddr = \"10.0.0.21\"\nmode = \"fullnat\"\n",
+         [[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\n\
+         laddrs = [\"{laddr}\"]\n[[service.real]]\naddr = \"{real}\"\nmode = \"fullnat\"\n",
         port = lan.a_if,
         sock = socket.display(),
         state = lan.dir.file("state.json").display(),
     );
     let rvsd = Rvsd::start_with(&lan.a, conf, &config);
-    lan.a.ip(&["addr", "add", "10.0.0.11/24", "dev", &tap]);
     lan.a.ip(&["link", "set", &tap, "up"]);
-    offloads_off(&lan.a, &tap);
     (rvsd, socket, tap)
 }
 
 fn rvsd_has_vip(socket: &std::path::Path) -> bool {
-    rvsd_addrs(socket).iter().any(|a| a.addr.to_string() == VIP)
+    rvsd_has(socket, VIP)
+}
+
+/// Whether rvsd holds interface address `ip`.
+fn rvsd_has(socket: &std::path::Path, ip: &str) -> bool {
+    rvsd_addrs(socket).iter().any(|a| a.addr.to_string() == ip)
 }
 
 /// An HTTP request from the client to the VIP answered, within three
@@ -988,4 +1012,228 @@ fn track_script_and_reload_move_the_master() {
     assert!(rvs.alive());
     assert_eq!(rvs.terminate(), Some(0), "{}", l(&rvs, &ka));
     assert_eq!(ka.terminate(), Some(0), "{}", l(&rvs, &ka));
+}
+
+// ---- VRRPv3 over IPv6 through rvsd ----
+
+/// The IPv6 VIP of the rvsd-mode v3 test.
+const VIP6: &str = "fd00::100";
+/// 3 × advert_int + skew of priority 50 (206/256 s).
+const DOWN_50: f64 = 3.0 + 206.0 / 256.0;
+
+/// The IPv6 link-local address of `dev` in `ns` (waits, bounded, for
+/// the kernel to give it one).
+fn link_local(ns: &Netns, dev: &str) -> String {
+    let show = || {
+        ns.exec(
+            &[
+                "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+            ],
+            Duration::from_secs(5),
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+    };
+    let mut ll = String::new();
+    poll_until(
+        Duration::from_secs(5),
+        &format!("link-local address on {dev}"),
+        &show,
+        || {
+            let out = show();
+            ll = out
+                .split_whitespace()
+                .skip_while(|w| *w != "inet6")
+                .nth(1)
+                .and_then(|a| a.split('/').next())
+                .unwrap_or_default()
+                .to_string();
+            !ll.is_empty() && !out.contains("tentative")
+        },
+    );
+    ll
+}
+
+/// `curl -6` from the client to the IPv6 VIP answered by the backend,
+/// within three tries; returns the body.
+fn curl_vip6(lan: &Lan) -> Option<String> {
+    let url = format!("http://[{VIP6}]/");
+    (0..3).find_map(|_| {
+        lan.client
+            .exec(
+                &["curl", "-6", "-g", "-sS", "--max-time", "2", &url],
+                Duration::from_secs(5),
+            )
+            .ok()
+            .filter(|o| o.status.success() && !o.stdout.is_empty())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    })
+}
+
+/// VRRPv3 over IPv6 with rvsd on A (AF_PACKET port + TAP,
+/// `announce_vips = false`, an IPv6 FullNAT service on the VIP) against
+/// keepalived: rvs's adverts leave from the TAP's link-local address
+/// through rvsd, keepalived's reach the TAP through rvsd; the MASTER
+/// answers the client's neighbour solicitation for the VIP and the
+/// client's `curl -6` reaches the backend through rvs; failover both
+/// ways within 3 × advert + skew.
+#[test]
+fn rvsd_mode_v3_ipv6_both_directions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lan = Lan::new(true);
+    let backend = Netns::new("be");
+    for conf in ["all", "default"] {
+        sysctl(&backend, &format!("net/ipv6/conf/{conf}/accept_dad"), "0");
+    }
+    let be_if = lan._seg.attach(&backend, mac(0x0d, 1));
+    backend.ip(&["addr", "add", "fd00::21/64", "dev", &be_if, "nodad"]);
+    let server = HttpServer::start(&backend, "b1", "[::]:80".parse().unwrap());
+    let conf = TempFile::new("toml");
+    // The kernel keeps no IPv6 on the port: only the TAP speaks for A.
+    sysctl(
+        &lan.a,
+        &format!("net/ipv6/conf/{}/disable_ipv6", lan.a_if),
+        "1",
+    );
+    // The TAP's link-local goes through duplicate address detection, as
+    // on a real host (its solicitation must not be answered by rvsd).
+    for conf in ["all", "default"] {
+        sysctl(&lan.a, &format!("net/ipv6/conf/{conf}/accept_dad"), "1");
+    }
+    let (mut rvsd, socket, tap) =
+        start_rvsd_on_a(&lan, &conf, "fd00::11/64", VIP6, "fd00::31", "fd00::21");
+    offloads_off(&lan.a, &tap);
+    let tap_ll = link_local(&lan.a, &tap);
+    let vip = format!("{VIP6}/64");
+    let all = |rvs: &Daemon, ka: &Daemon, rvsd: &Rvsd| {
+        format!("{}\n--- rvsd (A):\n{}", logs(rvs, ka), rvsd.log())
+    };
+
+    // keepalived MASTER (200), rvs BACKUP (100) on rvsd's port.
+    let mut ka = lan.start_ka(&v3_conf(&lan.b_if, 200, &vip, ""));
+    ka.wait_log("(VI_1) Entering MASTER STATE", 1, Duration::from_secs(10));
+    let mut rvs = lan.start_rvs(&v3_conf(&lan.a_if, 100, &vip, ""), Some(&socket));
+    rvs.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(state(&rvs), "BACKUP", "{}", all(&rvs, &ka.d, &rvsd));
+    assert!(!rvsd_has(&socket, VIP6));
+    assert_eq!(nd_owner(&lan, VIP6), "B", "{}", all(&rvs, &ka.d, &rvsd));
+    let d = dump(&rvs, &lan.dir);
+    let inst = &d["vrrp"]["instances"][0];
+    assert_eq!(inst["rvsd_port"], lan.a_if.as_str(), "{d:#}");
+    assert_eq!(inst["interface"], tap.as_str(), "{d:#}");
+    assert_eq!(inst["source"], tap_ll.as_str(), "{d:#}");
+    assert!(inst["adverts_received"].as_u64().unwrap_or(0) >= 3, "{d:#}");
+    assert_eq!(inst["adverts_rejected"], serde_json::json!({}), "{d:#}");
+
+    // keepalived's node dies: rvs takes over through rvsd. The client
+    // watches the neighbour advertisements meanwhile.
+    let (took, nas) = thread::scope(|s| {
+        let watch = s.spawn(|| {
+            capture_vrrp(
+                &lan.client,
+                &lan.c_if,
+                "icmp6 and ip6[40] == 136",
+                6,
+                Duration::from_secs(8),
+            )
+        });
+        thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        ka.crash();
+        lan.b.ip(&["link", "set", &lan.b_if, "down"]);
+        let took = master_after(&rvs, 0, t0, &|| all(&rvs, &ka.d, &rvsd));
+        (took, watch.join().unwrap_or_default())
+    });
+    println!(
+        "rvs-keepalived (rvsd mode, v3 IPv6) took over {took:.3} s after keepalived was killed (bound {DOWN_100:.3} s)"
+    );
+    // rvs-keepalived's burst of unsolicited NAs (garp_master_repeat 5,
+    // sent on the TAP) leaves through rvsd, besides rvsd's own.
+    println!("neighbour advertisements at the takeover:\n{nas}");
+    let burst = nas
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("{tap_ll} > ff02::1:"))
+                && l.contains("neighbor advertisement")
+                && l.contains(&format!("tgt is {VIP6}"))
+        })
+        .count();
+    assert_eq!(burst, 5, "{nas}\n{}", all(&rvs, &ka.d, &rvsd));
+    assert!(
+        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
+        "{took:.3} s\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    poll_until(
+        Duration::from_secs(2),
+        "VIP in rvsd",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || rvsd_has(&socket, VIP6),
+    );
+    poll_until(
+        Duration::from_secs(5),
+        "VIP's neighbour solicitation answered by A",
+        &|| all(&rvs, &ka.d, &rvsd),
+        || nd_owner(&lan, VIP6) == "A",
+    );
+    let body = curl_vip6(&lan);
+    assert_eq!(
+        body.as_deref(),
+        Some("b1 fd00::31\n"),
+        "curl -6 through rvsd\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert!(server.count() > 0);
+    // rvs's adverts leave from the TAP's link-local through rvsd's port.
+    let cap = capture_vrrp(
+        &lan.client,
+        &lan.c_if,
+        "ip6 proto 112",
+        2,
+        Duration::from_secs(5),
+    );
+    println!("rvs's VRRPv3 IPv6 adverts through rvsd:\n{cap}");
+    let want = format!(
+        "{tap_ll} > ff02::12: VRRPv3, Advertisement, vrid 51, prio 100, intvl 100cs, length 24, addrs: {VIP6}"
+    );
+    assert_eq!(cap.matches(&want).count(), 2, "{cap}");
+    assert!(cap.contains("hlim 255"), "{cap}");
+
+    // keepalived comes back with priority 50: it stays BACKUP, accepting
+    // rvs's adverts that went through rvsd.
+    lan.b.ip(&["link", "set", &lan.b_if, "up"]);
+    let mut ka = lan.start_ka(&v3_conf(&lan.b_if, 50, &vip, ""));
+    ka.wait_log("(VI_1) Entering BACKUP STATE", 1, Duration::from_secs(10));
+    thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        (state(&rvs).as_str(), state(&ka).as_str()),
+        ("MASTER", "BACKUP"),
+        "{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert!(
+        ka_complaints(&ka.log()).is_empty(),
+        "{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+
+    // The rvs node dies (rvs-keepalived and rvsd killed, its port
+    // down): keepalived takes over.
+    let t0 = Instant::now();
+    rvs.kill();
+    let _ = rvsd.child.kill();
+    let _ = rvsd.child.wait();
+    lan.a.ip(&["link", "set", &lan.a_if, "down"]);
+    let took = master_after(&ka, 0, t0, &|| all(&rvs, &ka.d, &rvsd));
+    println!(
+        "keepalived (v3 IPv6) took over {took:.3} s after the rvsd node was killed (bound {DOWN_50:.3} s)"
+    );
+    assert!(
+        took > DOWN_50 - 1.1 && took < DOWN_50 + 0.3,
+        "{took:.3} s\n{}",
+        all(&rvs, &ka.d, &rvsd)
+    );
+    assert_eq!(nd_owner(&lan, VIP6), "B", "{}", all(&rvs, &ka.d, &rvsd));
+    assert_eq!(ka.terminate(), Some(0), "{}", all(&rvs, &ka.d, &rvsd));
 }
