@@ -9,8 +9,9 @@
 //! `include PATTERN` may appear at any level and is replaced by the
 //! statements of the files the glob matches (in name order), relative to
 //! the including file's directory unless absolute. A pattern matching no
-//! file is a warning (keepalived's behaviour); nesting deeper than
-//! [`MAX_INCLUDE_DEPTH`] or a file including itself is an error.
+//! file is a warning (keepalived's behaviour); includes nested deeper
+//! than [`MAX_INCLUDE_DEPTH`], blocks nested deeper than
+//! [`MAX_NESTING`], or a file including itself is an error.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,12 @@ use super::model::{ConfError, Loc, Warning};
 
 /// How deep includes may nest (the top file is depth 0).
 pub(crate) const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// How deep blocks may nest, included files counted where they are
+/// included (keepalived's deepest, `url` in a checker in a
+/// `real_server` in a `virtual_server`, is 4; the bound keeps a
+/// malformed file from exhausting the reader's stack).
+pub(crate) const MAX_NESTING: usize = 32;
 
 /// One statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +73,7 @@ pub(crate) fn load_file(path: &Path, warnings: &mut Vec<Warning>) -> Result<Vec<
         warnings,
         stack: vec![canonical(path)],
     };
-    loader.parse_text(&text, path)
+    loader.parse_text(&text, path, 0)
 }
 
 /// Parses `text` as if read from `name` (includes are relative to
@@ -80,7 +87,7 @@ pub(crate) fn load_str(
         warnings,
         stack: vec![canonical(name)],
     };
-    loader.parse_text(text, name)
+    loader.parse_text(text, name, 0)
 }
 
 /// The absolute, resolved form of `path` if it exists (for cycle
@@ -115,21 +122,28 @@ impl Cursor {
 }
 
 impl Loader<'_> {
-    fn parse_text(&mut self, text: &str, file: &Path) -> Result<Vec<Node>, ConfError> {
+    /// The statements of `file`'s `text`, read at block depth `depth`.
+    fn parse_text(
+        &mut self,
+        text: &str,
+        file: &Path,
+        depth: usize,
+    ) -> Result<Vec<Node>, ConfError> {
         let mut cur = Cursor {
             tokens: lex(text, file)?,
             pos: 0,
         };
-        self.parse_seq(&mut cur, file, None)
+        self.parse_seq(&mut cur, file, None, depth)
     }
 
     /// Statements up to the end of the file (`open` None) or up to the `}`
-    /// closing the `{` at `open`.
+    /// closing the `{` at `open`; `depth` blocks enclose them.
     fn parse_seq(
         &mut self,
         cur: &mut Cursor,
         file: &Path,
         open: Option<&Loc>,
+        depth: usize,
     ) -> Result<Vec<Node>, ConfError> {
         let mut nodes = Vec::new();
         loop {
@@ -155,8 +169,14 @@ impl Loader<'_> {
             let block = match cur.peek() {
                 Some(t) if t.kind == TokKind::Open => {
                     let open_loc = t.loc.clone();
+                    if depth >= MAX_NESTING {
+                        return Err(err(
+                            &open_loc,
+                            format!("blocks nested more than {MAX_NESTING} deep"),
+                        ));
+                    }
                     cur.next();
-                    Some(self.parse_seq(cur, file, Some(&open_loc))?)
+                    Some(self.parse_seq(cur, file, Some(&open_loc), depth + 1)?)
                 }
                 _ => None,
             };
@@ -166,15 +186,15 @@ impl Loader<'_> {
                 block,
             };
             if node.name() == "include" {
-                nodes.extend(self.include(&node, file)?);
+                nodes.extend(self.include(&node, file, depth)?);
             } else {
                 nodes.push(node);
             }
         }
     }
 
-    /// The statements of the files `include` names.
-    fn include(&mut self, node: &Node, file: &Path) -> Result<Vec<Node>, ConfError> {
+    /// The statements of the files `include` names, read at `depth`.
+    fn include(&mut self, node: &Node, file: &Path, depth: usize) -> Result<Vec<Node>, ConfError> {
         let loc = node.loc();
         if node.block.is_some() {
             return Err(err(loc, "`include` takes no block"));
@@ -206,7 +226,7 @@ impl Loader<'_> {
                 continue;
             }
             matched = true;
-            nodes.extend(self.include_file(&path, loc)?);
+            nodes.extend(self.include_file(&path, loc, depth)?);
         }
         if !matched {
             self.warnings.push(Warning {
@@ -218,7 +238,12 @@ impl Loader<'_> {
     }
 
     /// Reads one included file.
-    fn include_file(&mut self, path: &Path, loc: &Loc) -> Result<Vec<Node>, ConfError> {
+    fn include_file(
+        &mut self,
+        path: &Path,
+        loc: &Loc,
+        depth: usize,
+    ) -> Result<Vec<Node>, ConfError> {
         let canon = canonical(path);
         if self.stack.contains(&canon) {
             return Err(err(
@@ -229,7 +254,7 @@ impl Loader<'_> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(loc, format!("cannot read {}: {e}", path.display())))?;
         self.stack.push(canon);
-        let nodes = self.parse_text(&text, path);
+        let nodes = self.parse_text(&text, path, depth);
         self.stack.pop();
         nodes
     }
@@ -285,6 +310,19 @@ mod tests {
     fn stray_close_names_its_line() {
         let e = parse("a { }\n}\n").unwrap_err();
         assert_eq!(e.loc.line, 2);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // Deep enough to overflow the stack of a recursive reader: refused
+        // at the first block too deep, not a crash.
+        let deep = "a {\n".repeat(200_000);
+        let e = parse(&deep).unwrap_err();
+        assert_eq!(e.loc.line, MAX_NESTING as u32 + 1);
+        assert!(e.message.contains("nested"), "{e}");
+        // keepalived's deepest blocks are well within the bound.
+        let ok = "a {\n".repeat(MAX_NESTING) + &"}\n".repeat(MAX_NESTING);
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]
