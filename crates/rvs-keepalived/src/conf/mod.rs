@@ -37,3 +37,44 @@ fn finish(nodes: &[tree::Node], mut ctx: build::Ctx) -> Result<(Config, Vec<Warn
     let cfg = build::build(nodes, &mut ctx)?;
     Ok((cfg, ctx.warnings))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::CheckKind;
+    use std::time::Duration;
+
+    fn parse(text: &str) -> Result<Config, ConfError> {
+        parse_str(text, Path::new("k.conf")).map(|(c, _)| c)
+    }
+
+    #[test]
+    fn zero_intervals_and_limits() {
+        // A check every 0 s, or within 0 s, is refused where it is written.
+        for (text, line) in [
+            ("virtual_server 10.0.0.1 80 {\n delay_loop 0\n}\n", 2),
+            (
+                "virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n  TCP_CHECK {\n   connect_timeout 0\n  }\n }\n}\n",
+                4,
+            ),
+            (
+                "virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n  delay_loop 0.0\n }\n}\n",
+                3,
+            ),
+            ("vrrp_script s {\n script true\n interval 0\n}\n", 3),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.loc.line, line, "{text}: {e}");
+            assert!(e.message.contains("more than 0"), "{e}");
+        }
+        // A time limit of 0 means the default, as in keepalived.
+        let c = parse(
+            "virtual_server 10.0.0.1 80 {\n real_server 10.1.0.1 80 {\n  MISC_CHECK {\n   misc_path true\n   misc_timeout 0\n  }\n }\n}\nvrrp_script s {\n script true\n timeout 0\n}\n",
+        )
+        .unwrap();
+        let kind = &c.virtual_servers[0].real_servers[0].checkers[0].kind;
+        assert!(matches!(kind, CheckKind::Misc { timeout: None, .. }));
+        assert_eq!(c.vrrp_scripts[0].timeout, None);
+        assert_eq!(c.vrrp_scripts[0].interval, Duration::from_secs(1));
+    }
+}

@@ -9,7 +9,10 @@ use std::time::Duration;
 use super::super::lexer::Token;
 use super::super::model::{CheckCommon, CheckKind, Checker, Url};
 use super::super::tree::{Node, err};
-use super::values::{Res, duration_arg, hex, int, ip, port, script, string_arg, uint_arg};
+use super::values::{
+    Res, duration_arg, hex, int, ip, limit_arg, port, positive_duration_arg, script, string_arg,
+    uint_arg,
+};
 use super::{Ctx, ignored};
 
 /// Checker kinds rvs-keepalived runs.
@@ -40,7 +43,7 @@ impl CheckDefaults {
     /// Takes `n` if it is one of the inherited timers; true if it was.
     pub(crate) fn read(&mut self, n: &Node) -> Res<bool> {
         match n.name() {
-            "connect_timeout" => self.connect_timeout = Some(duration_arg(n)?),
+            "connect_timeout" => self.connect_timeout = Some(positive_duration_arg(n)?),
             "retry" => self.retry = Some(uint_arg(n)?),
             "delay_before_retry" => self.delay_before_retry = Some(duration_arg(n)?),
             "warmup" => self.warmup = Some(duration_arg(n)?),
@@ -148,7 +151,7 @@ fn common_option(n: &Node, c: &mut CheckCommon, own: &mut CheckDefaults) -> Res<
         "bind_port" => c.bind_port = Some(port(n.arg1()?)?),
         // keepalived's old spelling of `retry` for HTTP_GET/SSL_GET.
         "nb_get_retry" => own.retry = Some(uint_arg(n)?),
-        "delay_loop" => c.delay_loop = Some(duration_arg(n)?),
+        "delay_loop" => c.delay_loop = Some(positive_duration_arg(n)?),
         _ => return Ok(false),
     }
     Ok(true)
@@ -171,7 +174,7 @@ fn specific(ctx: &mut Ctx, n: &Node, kind: &mut CheckKind) -> Res<bool> {
             *require_reply = Some(hex(args)?);
         }
         (CheckKind::Misc { path, .. }, "misc_path") => *path = script(ctx, n)?,
-        (CheckKind::Misc { timeout, .. }, "misc_timeout") => *timeout = Some(duration_arg(n)?),
+        (CheckKind::Misc { timeout, .. }, "misc_timeout") => *timeout = limit_arg(n)?,
         (CheckKind::Misc { dynamic, .. }, "misc_dynamic") => *dynamic = n.flag()?,
         (CheckKind::Misc { user, .. }, "user") => {
             let names: Vec<&str> = n.args_n(1, 2)?.iter().map(|a| a.text.as_str()).collect();

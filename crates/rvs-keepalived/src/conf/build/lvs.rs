@@ -13,7 +13,8 @@ use super::super::model::{LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use super::super::tree::{Node, err};
 use super::check::{self, CheckDefaults};
 use super::values::{
-    Res, duration_arg, int, ip, lb_kind, port, prefix_or_mask, script, string_arg, uint, uint_arg,
+    Res, int, ip, lb_kind, port, positive_duration_arg, prefix_or_mask, script, string_arg, uint,
+    uint_arg,
 };
 use super::{Ctx, RefKind, ignored};
 
@@ -55,7 +56,7 @@ pub(crate) fn virtual_server(ctx: &mut Ctx, node: &Node) -> Res<VirtualServer> {
         }
         match n.name() {
             "real_server" => {}
-            "delay_loop" => vs.delay_loop = duration_arg(n)?,
+            "delay_loop" => vs.delay_loop = positive_duration_arg(n)?,
             "lb_algo" | "lvs_sched" => vs.scheduler = scheduler(ctx, n)?,
             "lb_kind" | "lvs_method" => vs.kind = lb_kind(ctx, n)?,
             "persistence_timeout" => vs.persistence_timeout = persistence(n)?,
@@ -335,7 +336,7 @@ fn real_server(
             "lthreshold" => rs.lower_threshold = uint_arg(n)?,
             "notify_up" => rs.notify_up = Some(script(ctx, n)?),
             "notify_down" => rs.notify_down = Some(script(ctx, n)?),
-            "delay_loop" => rs.delay_loop = Some(duration_arg(n)?),
+            "delay_loop" => rs.delay_loop = Some(positive_duration_arg(n)?),
             "virtualhost" => virtualhost = Some(string_arg(n)?),
             _ => ctx.other(n, ignored::REAL_SERVER),
         }

@@ -170,6 +170,26 @@ pub(crate) fn duration_arg(node: &Node) -> Res<Duration> {
     duration(node.arg1()?)
 }
 
+/// The single argument of `node` as a timer that must not be zero (an
+/// interval or a time limit of nothing: keepalived refuses it too).
+pub(crate) fn positive_duration_arg(node: &Node) -> Res<Duration> {
+    let d = duration_arg(node)?;
+    if d.is_zero() {
+        return Err(err(
+            node.loc(),
+            format!("`{}` must be more than 0", node.name()),
+        ));
+    }
+    Ok(d)
+}
+
+/// The single argument of `node` as an optional time limit: 0 means
+/// "the default" (keepalived's meaning for `misc_timeout` and a
+/// `vrrp_script`'s `timeout`).
+pub(crate) fn limit_arg(node: &Node) -> Res<Option<Duration>> {
+    Ok(Some(duration_arg(node)?).filter(|d| !d.is_zero()))
+}
+
 /// The single argument of `node` as a string.
 pub(crate) fn string_arg(node: &Node) -> Res<String> {
     Ok(node.arg1()?.text.clone())

@@ -16,7 +16,9 @@ use super::super::model::{
 };
 use super::super::tree::{Node, err};
 use super::global::vrrp_version;
-use super::values::{Res, duration_arg, int, ip, script, string_arg, uint_arg};
+use super::values::{
+    Res, duration_arg, int, ip, limit_arg, positive_duration_arg, script, string_arg, uint_arg,
+};
 use super::{Ctx, RefKind, ignored};
 
 /// The longest VRRPv2 password (longer ones are truncated, as keepalived
@@ -51,8 +53,8 @@ pub(crate) fn script_block(ctx: &mut Ctx, node: &Node) -> Res<VrrpScript> {
     for n in node.block(1)? {
         match n.name() {
             "script" => s.script = script(ctx, n)?,
-            "interval" => s.interval = duration_arg(n)?,
-            "timeout" => s.timeout = Some(duration_arg(n)?),
+            "interval" => s.interval = positive_duration_arg(n)?,
+            "timeout" => s.timeout = limit_arg(n)?,
             "weight" => s.weight = weight(n, 0, -253, 253)?,
             "rise" => s.rise = at_least_one(n)?,
             "fall" => s.fall = at_least_one(n)?,
@@ -65,9 +67,6 @@ pub(crate) fn script_block(ctx: &mut Ctx, node: &Node) -> Res<VrrpScript> {
     }
     if s.script.is_empty() {
         return Err(err(node.loc(), "`vrrp_script` needs `script`"));
-    }
-    if s.interval.is_zero() {
-        return Err(err(node.loc(), "`vrrp_script` interval must not be 0"));
     }
     Ok(s)
 }
