@@ -6,9 +6,14 @@
 //!   a VIP is added to rvsd with `AddAddr` on the port (rvsd answers ARP
 //!   / ND for it and sends a gratuitous ARP / unsolicited NA) and removed
 //!   with `DelAddr`;
-//! - anything else ([`Place::Kernel`]), also when rvsd is not running: a
-//!   plain kernel interface, the VIP added and removed with `ip addr`
-//!   (IPv6 without DAD, so it is usable at once).
+//! - anything else ([`Place::Kernel`]), also when there is no rvsd (its
+//!   socket does not exist): a plain kernel interface, the VIP added and
+//!   removed with `ip addr` (IPv6 without DAD, so it is usable at once).
+//!
+//! An rvsd whose socket exists but does not answer (restarting, still
+//! starting) is an error the instance retries, not a reason to take a
+//! port's name for a kernel interface: in AF_PACKET mode the port is one,
+//! and VRRP would settle on it, past rvsd, for good.
 //!
 //! Adding what is there already, or removing what is not, is not an
 //! error (a restart after a crash finds its old VIPs).
@@ -55,15 +60,18 @@ impl Place {
 
 /// Finds where `name` lives: rvsd's ports first (by port name, then by
 /// TAP name), else the kernel. A port without a TAP cannot carry VRRP:
-/// an error.
+/// an error; so is an rvsd that exists but does not answer.
 pub async fn resolve(rvsd: &Rvsd, name: &str) -> anyhow::Result<Place> {
-    let links = match rvsd.call(Request::ListLinks).await {
-        Ok(Reply::Links { links }) => links,
-        Ok(other) => anyhow::bail!("rvsd answered ListLinks with {other:?}"),
-        Err(e) => {
-            tracing::debug!("{e}; {name} is taken as a kernel interface");
-            return Ok(Place::Kernel(name.to_string()));
-        }
+    if !rvsd.socket().exists() {
+        tracing::info!(
+            "no rvsd at {}: {name} is taken as a kernel interface",
+            rvsd.socket().display()
+        );
+        return Ok(Place::Kernel(name.to_string()));
+    }
+    let links = match rvsd.call(Request::ListLinks).await? {
+        Reply::Links { links } => links,
+        other => anyhow::bail!("rvsd answered ListLinks with {other:?}"),
     };
     for l in &links {
         if l.name == name {
@@ -172,4 +180,63 @@ async fn ip_addr(op: &str, vip: &VirtualIp, dev: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     anyhow::bail!("ip addr {op} {cidr} dev {dev}: {}", err.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_api::Link;
+    use rvs_api::fake::{FakeServer, Model};
+
+    fn link(name: &str, tap: Option<&str>) -> Link {
+        Link {
+            id: 0,
+            name: name.into(),
+            mtu: 1500,
+            mac: "02:00:00:00:00:01".into(),
+            state: "UP".into(),
+            backend: "af_packet".into(),
+            queues: 1,
+            tap: tap.map(str::to_string),
+            stats: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn ports_taps_kernel_and_a_silent_rvsd() {
+        let model = Model {
+            links: vec![link("eth1", Some("rvs0")), link("eth2", None)],
+            ..Model::default()
+        };
+        let fake = FakeServer::start(model).expect("fake rvsd");
+        let rvsd = Rvsd::new(fake.path());
+        let port = Place::Rvsd {
+            port: "eth1".into(),
+            tap: "rvs0".into(),
+        };
+        assert_eq!(resolve(&rvsd, "eth1").await.unwrap(), port);
+        assert_eq!(resolve(&rvsd, "rvs0").await.unwrap(), port);
+        let e = resolve(&rvsd, "eth2").await.unwrap_err();
+        assert!(e.to_string().contains("no TAP"), "{e}");
+        assert_eq!(
+            resolve(&rvsd, "lo").await.unwrap(),
+            Place::Kernel("lo".into())
+        );
+
+        // No rvsd on this host: kernel interfaces.
+        let dir = std::env::temp_dir().join(format!("rvs-ka-vips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let none = Rvsd::new(&dir.join("none.sock"));
+        assert_eq!(
+            resolve(&none, "eth1").await.unwrap(),
+            Place::Kernel("eth1".into())
+        );
+        // rvsd's socket left by a process that is gone (a restart): not a
+        // kernel interface, an error to retry.
+        let stale = dir.join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+        let e = resolve(&Rvsd::new(&stale), "eth1").await.unwrap_err();
+        assert!(e.to_string().contains("stale.sock"), "{e}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }
