@@ -1,10 +1,13 @@
 //! Where log lines go: stderr with `-l` (keepalived's `--log-console`),
 //! else syslog (daemon facility, ident `rvs-keepalived`), as keepalived
-//! logs. `-D` adds debug-level detail; `RUST_LOG` overrides both.
+//! logs, each line with the syslog priority of its level (so `journalctl
+//! -p warning` finds the failures). `-D` adds debug-level detail;
+//! `RUST_LOG` overrides both.
 
 use std::ffi::CString;
 use std::io::{self, Write};
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -31,13 +34,27 @@ pub fn init(console: bool, detail: bool) {
 #[derive(Debug, Clone, Copy)]
 struct Syslog;
 
-/// One event's text, sent when the formatter is done with it.
-#[derive(Debug, Default)]
-struct SyslogLine(Vec<u8>);
+/// One event's text and syslog priority, sent when the formatter is
+/// done with it.
+#[derive(Debug)]
+struct SyslogLine {
+    text: Vec<u8>,
+    priority: libc::c_int,
+}
+
+/// The syslog priority of a tracing level.
+fn priority(level: &Level) -> libc::c_int {
+    match *level {
+        Level::ERROR => libc::LOG_ERR,
+        Level::WARN => libc::LOG_WARNING,
+        Level::INFO => libc::LOG_INFO,
+        Level::DEBUG | Level::TRACE => libc::LOG_DEBUG,
+    }
+}
 
 impl Write for SyslogLine {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.extend_from_slice(buf);
+        self.text.extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -48,13 +65,13 @@ impl Write for SyslogLine {
 
 impl Drop for SyslogLine {
     fn drop(&mut self) {
-        let text: Vec<u8> = self.0.iter().copied().filter(|&b| b != 0).collect();
+        let text: Vec<u8> = self.text.iter().copied().filter(|&b| b != 0).collect();
         let text = String::from_utf8_lossy(&text);
         let Ok(line) = CString::new(text.trim_end()) else {
             return;
         };
         // SAFETY: a "%s" format with one valid C string.
-        unsafe { libc::syslog(libc::LOG_INFO, c"%s".as_ptr(), line.as_ptr()) };
+        unsafe { libc::syslog(self.priority, c"%s".as_ptr(), line.as_ptr()) };
     }
 }
 
@@ -62,6 +79,29 @@ impl<'a> MakeWriter<'a> for Syslog {
     type Writer = SyslogLine;
 
     fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine::default()
+        SyslogLine {
+            text: Vec::new(),
+            priority: libc::LOG_INFO,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> SyslogLine {
+        SyslogLine {
+            text: Vec::new(),
+            priority: priority(meta.level()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_syslog_priorities() {
+        assert_eq!(priority(&Level::ERROR), libc::LOG_ERR);
+        assert_eq!(priority(&Level::WARN), libc::LOG_WARNING);
+        assert_eq!(priority(&Level::INFO), libc::LOG_INFO);
+        assert_eq!(priority(&Level::DEBUG), libc::LOG_DEBUG);
     }
 }
