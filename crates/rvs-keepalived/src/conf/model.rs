@@ -558,9 +558,62 @@ impl VirtualServer {
 }
 
 impl RealServer {
+    /// `real_server IP PORT` with keepalived's defaults (weight 1, the
+    /// virtual server's method, no thresholds, scripts or checkers).
+    pub fn new(ip: IpAddr, port: u16, loc: Loc) -> RealServer {
+        RealServer {
+            ip,
+            port,
+            weight: 1,
+            kind: None,
+            inhibit_on_failure: false,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            notify_up: None,
+            notify_down: None,
+            delay_loop: None,
+            checkers: Vec::new(),
+            loc,
+        }
+    }
+
     /// The kind in force: its own, else the virtual server's.
     pub fn kind_in(&self, vs: &VirtualServer) -> LbKind {
         self.kind.unwrap_or(vs.kind)
+    }
+}
+
+impl VrrpInstance {
+    /// Whether the instance is IPv6 (its adverts, its peers): its first
+    /// virtual address's family, else its source's, else its first
+    /// peer's; IPv4 when none is given.
+    pub fn is_v6(&self) -> bool {
+        self.vips
+            .first()
+            .map(|a| a.addr)
+            .or(self.src_ip)
+            .or(self.unicast_peers.first().copied())
+            .is_some_and(|a| a.is_ipv6())
+    }
+}
+
+impl CheckCommon {
+    /// A checker's connection settings with keepalived's defaults for
+    /// most kinds (HTTP_GET/SSL_GET wait 3 s before a retry, MISC_CHECK
+    /// has no retry: their readers adjust).
+    pub fn new(loc: Loc) -> CheckCommon {
+        CheckCommon {
+            connect_ip: None,
+            connect_port: None,
+            bindto: None,
+            bind_port: None,
+            connect_timeout: Duration::from_secs(5),
+            retry: 1,
+            delay_before_retry: Duration::from_secs(1),
+            warmup: None,
+            delay_loop: None,
+            loc,
+        }
     }
 }
 

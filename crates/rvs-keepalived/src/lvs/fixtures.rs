@@ -2,7 +2,6 @@
 //! keepalived's defaults, to be adjusted field by field.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use crate::conf::model::{
     CheckCommon, CheckKind, Checker, LbKind, Loc, RealServer, VirtualServer, VsAddr,
@@ -26,18 +25,8 @@ pub(crate) fn vs(addr: &str, real_servers: Vec<RealServer>) -> VirtualServer {
 pub(crate) fn real(addr: &str, checkers: Vec<Checker>) -> RealServer {
     let a: SocketAddr = addr.parse().expect("address");
     RealServer {
-        ip: a.ip(),
-        port: a.port(),
-        weight: 1,
-        kind: None,
-        inhibit_on_failure: false,
-        upper_threshold: 0,
-        lower_threshold: 0,
-        notify_up: None,
-        notify_down: None,
-        delay_loop: None,
         checkers,
-        loc: Loc::default(),
+        ..RealServer::new(a.ip(), a.port(), Loc::default())
     }
 }
 
@@ -45,17 +34,18 @@ pub(crate) fn real(addr: &str, checkers: Vec<Checker>) -> RealServer {
 pub(crate) fn checker(kind: CheckKind) -> Checker {
     Checker {
         kind,
-        common: CheckCommon {
-            connect_ip: None,
-            connect_port: None,
-            bindto: None,
-            bind_port: None,
-            connect_timeout: Duration::from_secs(5),
-            retry: 1,
-            delay_before_retry: Duration::from_secs(1),
-            warmup: None,
-            delay_loop: None,
-            loc: Loc::default(),
-        },
+        common: CheckCommon::new(Loc::default()),
+    }
+}
+
+/// A NAT destination `10.1.0.LAST:PORT` with `weight`, as rvsd holds it.
+pub(crate) fn dest(last: u8, port: u16, weight: u32) -> rvs_api::RealServer {
+    rvs_api::RealServer {
+        addr: std::net::IpAddr::from([10, 1, 0, last]),
+        port,
+        forward: rvs_api::Forward::Masq,
+        weight,
+        upper_threshold: 0,
+        lower_threshold: 0,
     }
 }

@@ -264,17 +264,9 @@ impl VsState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rvs_api::Forward;
 
     fn dest(last: u8, weight: u32) -> RealServer {
-        RealServer {
-            addr: IpAddr::from([10, 1, 0, last]),
-            port: 80,
-            forward: Forward::Masq,
-            weight,
-            upper_threshold: 0,
-            lower_threshold: 0,
-        }
+        crate::lvs::fixtures::dest(last, 80, weight)
     }
 
     /// Real servers with one checker each (id = index), up or not.

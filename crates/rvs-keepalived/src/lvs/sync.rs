@@ -127,7 +127,7 @@ pub async fn list(rvsd: &Rvsd) -> anyhow::Result<Vec<ServiceEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rvs_api::{Forward, LocalAddrEntry, Protocol, RealServerEntry};
+    use rvs_api::{LocalAddrEntry, Protocol, RealServerEntry};
 
     fn key() -> ServiceKey {
         ServiceKey::Addr {
@@ -138,14 +138,7 @@ mod tests {
     }
 
     fn d(last: u8, weight: u32) -> RealServer {
-        RealServer {
-            addr: IpAddr::from([10, 1, 0, last]),
-            port: 8080,
-            forward: Forward::Masq,
-            weight,
-            upper_threshold: 0,
-            lower_threshold: 0,
-        }
+        crate::lvs::fixtures::dest(last, 8080, weight)
     }
 
     fn svc() -> Service {

@@ -104,14 +104,9 @@ impl Setup {
         &self.inst.name
     }
 
-    /// IPv6: its first VIP is (or, without VIPs, its first unicast peer).
+    /// IPv6 ([`VrrpInstance::is_v6`]).
     pub fn v6(&self) -> bool {
-        self.inst
-            .vips
-            .first()
-            .map(|v| v.addr)
-            .or_else(|| self.inst.unicast_peers.first().copied())
-            .is_some_and(|a| a.is_ipv6())
+        self.inst.is_v6()
     }
 
     /// The VIPs adverts carry: the instance's family only.
@@ -135,5 +130,33 @@ impl Setup {
             src: self.inst.src_ip,
             unicast: !self.inst.unicast_peers.is_empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn setup(text: &str) -> Setup {
+        let (cfg, _) = crate::conf::parse_str(text, Path::new("k.conf")).expect("config");
+        Setup::all(&cfg).remove(0)
+    }
+
+    #[test]
+    fn family_follows_the_file() {
+        let head = "vrrp_instance V {\n interface eth0\n virtual_router_id 5\n";
+        let v6 = setup(&format!("{head} virtual_ipaddress {{\n fd00::1\n }}\n}}\n"));
+        assert!(v6.v6());
+        assert_eq!(v6.version, Version::V3, "IPv6 needs v3");
+        let v4 = setup(&format!(
+            "{head} virtual_ipaddress {{\n 10.0.0.1\n }}\n}}\n"
+        ));
+        assert!(!v4.v6());
+        // No VIPs: the source address decides, as the parser decided.
+        let src6 = setup(&format!("{head} mcast_src_ip fe80::1\n}}\n"));
+        assert!(src6.v6());
+        let peer6 = setup(&format!("{head} unicast_peer {{\n fd00::2\n }}\n}}\n"));
+        assert!(peer6.v6());
     }
 }

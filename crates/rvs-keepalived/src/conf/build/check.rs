@@ -78,18 +78,10 @@ pub(crate) fn checker(
     let body = node.block.as_deref().unwrap_or(&[]);
     let http = matches!(name, "HTTP_GET" | "SSL_GET");
     let mut own = CheckDefaults::default();
-    let mut common = CheckCommon {
-        connect_ip: None,
-        connect_port: None,
-        bindto: None,
-        bind_port: None,
-        connect_timeout: Duration::from_secs(5),
-        retry: 1,
-        delay_before_retry: Duration::from_secs(if http { 3 } else { 1 }),
-        warmup: None,
-        delay_loop: None,
-        loc: node.loc().clone(),
-    };
+    let mut common = CheckCommon::new(node.loc().clone());
+    if http {
+        common.delay_before_retry = Duration::from_secs(3);
+    }
     let mut kind = match name {
         "HTTP_GET" | "SSL_GET" => CheckKind::Http {
             tls: name == "SSL_GET",

@@ -308,18 +308,13 @@ fn real_server(
         ));
     }
     let mut rs = RealServer {
-        ip: ip(&node.args[0])?,
-        port: node.args.get(1).map(port).transpose()?.unwrap_or(d.port),
         weight: d.weight,
-        kind: None,
         inhibit_on_failure: d.inhibit,
-        upper_threshold: 0,
-        lower_threshold: 0,
-        notify_up: None,
-        notify_down: None,
-        delay_loop: None,
-        checkers: Vec::new(),
-        loc: node.loc().clone(),
+        ..RealServer::new(
+            ip(&node.args[0])?,
+            node.args.get(1).map(port).transpose()?.unwrap_or(d.port),
+            node.loc().clone(),
+        )
     };
     let body = node.block.as_deref().unwrap_or(&[]);
     let mut defaults = d.check.clone();

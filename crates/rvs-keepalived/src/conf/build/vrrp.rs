@@ -226,7 +226,7 @@ pub(crate) fn finish(ctx: &mut Ctx, cfg: &mut Config, pending: &[Pending]) -> Re
                     format!("vrrp_instance {} is already defined at {}", v.name, w.loc),
                 ));
             }
-            if w.vrid == v.vrid && w.interface == v.interface && family(w) == family(v) {
+            if w.vrid == v.vrid && w.interface == v.interface && w.is_v6() == v.is_v6() {
                 return Err(err(
                     &v.loc,
                     format!(
@@ -496,22 +496,11 @@ fn track_scripts(ctx: &mut Ctx, node: &Node) -> Res<Vec<TrackScript>> {
     Ok(out)
 }
 
-/// The instance's address family (true: IPv6): its first virtual
-/// address's, else its source's, else its first peer's.
-fn family(v: &VrrpInstance) -> bool {
-    v.vips
-        .first()
-        .map(|a| a.addr)
-        .or(v.src_ip)
-        .or(v.unicast_peers.first().copied())
-        .is_some_and(|a| a.is_ipv6())
-}
-
 /// keepalived's rule: adverts carry one family; virtual addresses of the
 /// other are moved to the excluded list (warned). Source and peers must
 /// match the family.
 fn split_families(ctx: &mut Ctx, v: &mut VrrpInstance) -> Res<()> {
-    let v6 = family(v);
+    let v6 = v.is_v6();
     let (keep, moved): (Vec<VirtualIp>, Vec<VirtualIp>) =
         v.vips.drain(..).partition(|a| a.addr.is_ipv6() == v6);
     v.vips = keep;
