@@ -34,7 +34,9 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::harness::{HttpServer, Rvsd, Segment, TempFile, mac, offloads_off, sysctl};
+use common::harness::{
+    HttpServer, Rvsd, Segment, TempFile, mac, offloads_off, sibling_bin, sysctl,
+};
 use common::keepalived::{
     Daemon, TempDir, arp_owner, capture_vrrp, dump, poll_until, real_keepalived, rvs_keepalived,
     rvsd_addrs, vrrp_conf, vrrp_state,
@@ -68,6 +70,9 @@ const B_MAC: [u8; 6] = [0x02, 0x52, 0x56, 0x53, 0x0b, 0x01];
 
 impl Lan {
     fn new(v6: bool) -> Lan {
+        // Built now, so starting it later does not wait on cargo while a
+        // peer's timers run.
+        sibling_bin("rvs-keepalived");
         let seg = Segment::new();
         let a = Netns::new("na");
         let b = Netns::new("nb");

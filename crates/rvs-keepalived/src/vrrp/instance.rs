@@ -5,7 +5,9 @@
 //! orders, stop).
 //!
 //! Until its interface exists the instance stays in INIT and retries
-//! every second (a TAP appears when rvsd starts).
+//! every second (a TAP appears when rvsd starts); so it does while its
+//! IPv6 source is still tentative (a TAP's link-local goes through
+//! duplicate address detection for a second or so after it comes up).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -252,6 +254,9 @@ impl Inst {
                     if v6 { "IPv6 link-local" } else { "IPv4" }
                 )
             })?;
+        if let IpAddr::V6(a) = src {
+            socket::check_source(iface.index, a)?;
+        }
         let multicast = setup.inst.unicast_peers.is_empty();
         let sock = VrrpSocket::open(&iface.name, iface.index, v6, multicast)?;
         let vips = place_vips(rvsd, setup, &place).await?;

@@ -18,6 +18,9 @@
 //! (IPv4: from the IP header the socket delivers; IPv6:
 //! `IPV6_RECVHOPLIMIT`) and destination (`IPV6_RECVPKTINFO`), which the
 //! checks and the v3 checksum need.
+//!
+//! An IPv6 source must have passed duplicate address detection before
+//! adverts can leave from it ([`check_source`]).
 
 use std::io;
 use std::mem::size_of;
@@ -393,9 +396,82 @@ unsafe fn put_cmsg<T>(
     }
 }
 
+/// `IFA_F_OPTIMISTIC`, `IFA_F_DADFAILED`, `IFA_F_TENTATIVE`
+/// (linux/if_addr.h).
+const IFA_F_OPTIMISTIC: u32 = 0x04;
+const IFA_F_DADFAILED: u32 = 0x08;
+const IFA_F_TENTATIVE: u32 = 0x40;
+
+/// Refuses an IPv6 source the kernel cannot send from: an address of
+/// interface `ifindex` still tentative (duplicate address detection under
+/// way, a second or so after a TAP comes up) or found duplicate. An
+/// address the kernel does not list there is left to the send.
+pub fn check_source(ifindex: u32, src: Ipv6Addr) -> io::Result<()> {
+    let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    check_in(&table, ifindex, src)
+}
+
+/// [`check_source`] against a `/proc/net/if_inet6` table.
+fn check_in(table: &str, ifindex: u32, src: Ipv6Addr) -> io::Result<()> {
+    let why = match v6_flags(table, ifindex, src) {
+        Some(f) if f & IFA_F_DADFAILED != 0 => "failed duplicate address detection",
+        Some(f) if f & IFA_F_TENTATIVE != 0 && f & IFA_F_OPTIMISTIC == 0 => {
+            "is tentative (duplicate address detection under way)"
+        }
+        _ => return Ok(()),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!("{src} {why}"),
+    ))
+}
+
+/// The flags of `addr` on interface `ifindex` in a `/proc/net/if_inet6`
+/// table (address, index, prefix length, scope, flags, name; hex).
+fn v6_flags(table: &str, ifindex: u32, addr: Ipv6Addr) -> Option<u32> {
+    let want = addr
+        .octets()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (a, idx, flags) = (f.first()?, f.get(1)?, f.get(4)?);
+        (a.eq_ignore_ascii_case(&want) && u32::from_str_radix(idx, 16).ok()? == ifindex)
+            .then(|| u32::from_str_radix(flags, 16).ok())
+            .flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tentative_and_duplicate_sources_are_refused() {
+        // tp0: tentative + dadfailed; tp1: tentative; tp2: permanent;
+        // tp3: tentative but optimistic.
+        let table = "\
+00000000000000000000000000000001 01 80 10 80       lo
+fe80000000000000005256fffe530a01 0c 40 20 48     tp0
+fe80000000000000005256fffe530a01 0d 40 20 40     tp1
+fe80000000000000005256fffe530a02 0e 40 20 80     tp2
+fe80000000000000005256fffe530a03 0f 40 20 c4     tp3
+";
+        let ll = |last: u16| Ipv6Addr::new(0xfe80, 0, 0, 0, 0x52, 0x56ff, 0xfe53, last);
+        assert_eq!(v6_flags(table, 12, ll(0xa01)), Some(0x48));
+        assert_eq!(v6_flags(table, 13, ll(0xa01)), Some(0x40));
+        assert_eq!(v6_flags(table, 14, ll(0xa01)), None, "other interface");
+        let err = |idx, a| check_in(table, idx, a).unwrap_err().to_string();
+        assert!(err(12, ll(0xa01)).contains("failed duplicate address detection"));
+        assert!(err(13, ll(0xa01)).contains("is tentative"));
+        assert!(check_in(table, 14, ll(0xa02)).is_ok());
+        assert!(check_in(table, 15, ll(0xa03)).is_ok());
+        assert!(check_in(table, 1, Ipv6Addr::LOCALHOST).is_ok());
+        // Not listed: left to the send.
+        assert!(check_in(table, 14, ll(0xa09)).is_ok());
+        assert!(check_source(1, Ipv6Addr::LOCALHOST).is_ok());
+    }
 
     #[test]
     fn ipv4_header_is_taken_off() {
