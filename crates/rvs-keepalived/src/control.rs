@@ -1,4 +1,4 @@
-//! What the daemon tells its running parts ([`crate::lvs`],
+//! What the daemon tells its running parts (`lvs`,
 //! [`crate::vrrp`]): a new configuration after SIGHUP, a request for a
 //! state dump after SIGUSR1, or the end.
 

@@ -5,7 +5,7 @@
 //! here with its file:line and nothing applied. Then (unless `-n`) the
 //! process forks into the background like keepalived, writes its pid file
 //! (refusing to start when it names a live process), and runs the two
-//! parts — [`crate::lvs::run`] (checkers and rvsd's table) and
+//! parts — `lvs::run` (checkers and rvsd's table) and
 //! [`crate::vrrp::run`] — as tasks of one tokio runtime, each with its
 //! [`Control`] channel:
 //! - SIGHUP: the file is read again; if it is refused the running

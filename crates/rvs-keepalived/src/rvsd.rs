@@ -3,7 +3,7 @@
 //! A request opens its own connection to rvsd's unix socket (rvsd may be
 //! restarted under a running rvs-keepalived; a connection per request
 //! needs no reconnect logic), on tokio's blocking pool because
-//! [`rvs_api::client::Client`] is synchronous. Requests are rare (state
+//! [`rvs_api::Client`] is synchronous. Requests are rare (state
 //! changes, not checks), so this costs nothing that matters.
 
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@ use crate::conf::model::Url;
 const MAX_ANSWER: u64 = 16 << 20;
 
 /// One HTTP_GET (`tls` false) or SSL_GET attempt over every URL.
-pub async fn check(spec: &CheckSpec, tls: bool, urls: &[Url]) -> Result<Pass, String> {
+pub(crate) async fn check(spec: &CheckSpec, tls: bool, urls: &[Url]) -> Result<Pass, String> {
     if urls.is_empty() {
         // Nothing to fetch: a connection (and handshake) is all there is.
         let s = tcp::connect(spec.target, spec.bind, spec.connect_timeout).await?;
@@ -85,7 +85,7 @@ async fn fetch<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// An HTTP answer: status code and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The status code.
     pub status: u16,
     /// The body (everything after the header).
@@ -93,7 +93,7 @@ pub struct Answer {
 }
 
 /// Splits a raw answer into status code and body.
-pub fn parse(raw: &[u8]) -> Result<Answer, String> {
+pub(crate) fn parse(raw: &[u8]) -> Result<Answer, String> {
     if raw.is_empty() {
         return Err("empty answer".into());
     }
@@ -123,7 +123,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The MD5 of `data` as 32 lowercase hex digits (keepalived's genhash).
-pub fn md5_hex(data: &[u8]) -> String {
+pub(crate) fn md5_hex(data: &[u8]) -> String {
     Md5::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -131,7 +131,7 @@ pub fn md5_hex(data: &[u8]) -> String {
 }
 
 /// Whether `a` passes `url`'s tests.
-pub fn verify(a: &Answer, url: &Url) -> Result<(), String> {
+pub(crate) fn verify(a: &Answer, url: &Url) -> Result<(), String> {
     let ok = if url.status_codes.is_empty() {
         (200..300).contains(&a.status)
     } else {

@@ -12,7 +12,7 @@ use super::{Pass, spec::CheckSpec};
 use crate::notify::{self, ScriptResult};
 
 /// One MISC_CHECK attempt: `path` run as `user` within `timeout`.
-pub async fn check(
+pub(crate) async fn check(
     spec: &CheckSpec,
     path: &str,
     timeout: Option<Duration>,

@@ -8,15 +8,15 @@
 //! its own tokio task on its own cadence, reporting verdict changes to the
 //! LVS side ([`crate::lvs`]), which owns what rvsd's table holds.
 
-pub mod http;
-pub mod misc;
-pub mod ping;
-pub mod retry;
-pub mod runner;
-pub mod spec;
-pub mod tcp;
-pub mod tls;
-pub mod udp;
+pub(crate) mod http;
+pub(crate) mod misc;
+pub(crate) mod ping;
+pub(crate) mod retry;
+pub(crate) mod runner;
+pub(crate) mod spec;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod udp;
 
 #[cfg(test)]
 mod load_tests;
@@ -25,18 +25,18 @@ pub(crate) mod testutil;
 
 use crate::conf::model::CheckKind;
 
-pub use spec::CheckSpec;
+pub(crate) use spec::CheckSpec;
 
 /// A passed attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pass {
+pub(crate) struct Pass {
     /// The weight the real server should get (`misc_dynamic` exit codes
     /// 2..=255), if the check decides it.
     pub weight: Option<u32>,
 }
 
 /// Makes one attempt of the check `spec` describes.
-pub async fn probe(spec: &CheckSpec) -> Result<Pass, String> {
+pub(crate) async fn probe(spec: &CheckSpec) -> Result<Pass, String> {
     match &spec.kind {
         CheckKind::Tcp => tcp::check(spec).await,
         CheckKind::Http { tls, urls, .. } => http::check(spec, *tls, urls).await,

@@ -105,7 +105,7 @@ fn strip_ipv4(pkt: &[u8]) -> Option<&[u8]> {
 }
 
 /// One PING_CHECK attempt.
-pub async fn check(spec: &CheckSpec) -> Result<Pass, String> {
+pub(crate) async fn check(spec: &CheckSpec) -> Result<Pass, String> {
     let target = spec.target.ip();
     let v6 = target.is_ipv6();
     let sock = open(target, spec.bind)?;

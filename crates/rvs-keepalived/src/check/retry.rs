@@ -17,7 +17,7 @@
 
 /// When the next attempt is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// After `delay_loop` (the regular cadence).
     Loop,
     /// After `delay_before_retry` (a failure is being confirmed).
@@ -26,7 +26,7 @@ pub enum Next {
 
 /// What one result means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The checker's verdict changed to this (`true`: up).
     pub changed: Option<bool>,
     /// The first result of a checker that started down (`alpha`) confirmed
@@ -38,7 +38,7 @@ pub struct Step {
 
 /// What is known of a real server when one of its checkers starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(crate) enum Start {
     /// Nothing yet (daemon start, a real server a reload adds): the
     /// checker starts up, or down under `alpha`, and its first failure is
     /// decisive.
@@ -53,7 +53,7 @@ pub enum Start {
 
 /// One checker's verdict and retry count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     up: bool,
     has_run: bool,
     /// Failures in a row so far, counted against `retry`.
@@ -64,7 +64,7 @@ pub struct Tracker {
 impl Tracker {
     /// A checker starting as `start` says, allowed `retry` retries before
     /// a failure counts (once it has passed, for a fresh one).
-    pub fn new(start: Start, retry: u32) -> Tracker {
+    pub(crate) fn new(start: Start, retry: u32) -> Tracker {
         let (up, failures) = match start {
             Start::Fresh { up } => (up, retry),
             Start::Joining => (true, 0),
@@ -78,17 +78,12 @@ impl Tracker {
     }
 
     /// The current verdict.
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up
     }
 
-    /// Whether a result has been taken yet.
-    pub fn has_run(&self) -> bool {
-        self.has_run
-    }
-
     /// Takes one attempt's result.
-    pub fn on_result(&mut self, ok: bool) -> Step {
+    pub(crate) fn on_result(&mut self, ok: bool) -> Step {
         let first = !self.has_run;
         self.has_run = true;
         if ok {

@@ -34,7 +34,7 @@ const SPREAD: Duration = Duration::from_secs(1);
 
 /// A checker's verdict changed (or its dynamic weight did).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Which checker.
     pub id: u64,
     /// Its verdict.
@@ -48,7 +48,7 @@ pub struct Event {
 
 /// What a checker has done, for the state dump and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Its verdict.
     pub up: bool,
     /// Attempts made.
@@ -71,9 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A running checker; dropping it stops the task.
 #[derive(Debug)]
-pub struct CheckerTask {
-    /// Its identity in [`Event`]s.
-    pub id: u64,
+pub(crate) struct CheckerTask {
     /// What it checks.
     pub spec: Arc<CheckSpec>,
     stats: Arc<Mutex<Stats>>,
@@ -81,8 +79,9 @@ pub struct CheckerTask {
 }
 
 impl CheckerTask {
-    /// Starts checking as `start` says, reporting changes on `events`.
-    pub fn spawn(
+    /// Starts checking as `start` says, reporting changes on `events`
+    /// as checker `id`.
+    pub(crate) fn spawn(
         id: u64,
         spec: CheckSpec,
         start: Start,
@@ -102,7 +101,6 @@ impl CheckerTask {
             Arc::clone(&stats),
         ));
         CheckerTask {
-            id,
             spec,
             stats,
             handle,
@@ -110,7 +108,7 @@ impl CheckerTask {
     }
 
     /// A copy of its counters.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         lock(&self.stats).clone()
     }
 }
@@ -123,12 +121,12 @@ impl Drop for CheckerTask {
 
 /// A random number (std's hasher keys are random per process and differ
 /// per call; good enough for spreading timers and ping tokens).
-pub fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 /// A random duration in `[0, max]`.
-pub fn jitter(max: Duration) -> Duration {
+pub(crate) fn jitter(max: Duration) -> Duration {
     max.mul_f64(random_u64() as f64 / u64::MAX as f64)
 }
 

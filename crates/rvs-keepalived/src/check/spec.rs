@@ -16,7 +16,7 @@ use crate::conf::model::{CheckKind, Checker, RealServer, VirtualServer};
 
 /// Everything a checker needs, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckSpec {
+pub(crate) struct CheckSpec {
     /// What to check.
     pub kind: CheckKind,
     /// Where: `connect_ip`/`connect_port`, else the real server's.
@@ -40,7 +40,7 @@ pub struct CheckSpec {
 
 impl CheckSpec {
     /// Resolves `c` on real server `rs` of virtual server `vs`.
-    pub fn new(c: &Checker, rs: &RealServer, vs: &VirtualServer) -> CheckSpec {
+    pub(crate) fn new(c: &Checker, rs: &RealServer, vs: &VirtualServer) -> CheckSpec {
         let cc = &c.common;
         let target = SocketAddr::new(
             cc.connect_ip.unwrap_or(rs.ip),
@@ -74,7 +74,7 @@ impl CheckSpec {
     }
 
     /// The name keepalived gives the checker kind, for logs and dumps.
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match &self.kind {
             CheckKind::Tcp => "TCP_CHECK",
             CheckKind::Http { tls: false, .. } => "HTTP_GET",

@@ -10,7 +10,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use super::{Pass, spec::CheckSpec};
 
 /// Connects to `target` from `bind` (if set) within `timeout`.
-pub async fn connect(
+pub(crate) async fn connect(
     target: SocketAddr,
     bind: Option<SocketAddr>,
     timeout: Duration,
@@ -36,7 +36,7 @@ pub async fn connect(
 }
 
 /// One TCP_CHECK attempt.
-pub async fn check(spec: &CheckSpec) -> Result<Pass, String> {
+pub(crate) async fn check(spec: &CheckSpec) -> Result<Pass, String> {
     let s = connect(spec.target, spec.bind, spec.connect_timeout).await?;
     // Dropping the stream closes it with a FIN, as keepalived does.
     drop(s);

@@ -76,7 +76,7 @@ fn connector() -> Result<TlsConnector, String> {
 
 /// The SNI name for a Host header value (`name`, `name:port`, `IP:port`,
 /// `[v6]:port`).
-pub fn server_name(host: &str) -> ServerName<'static> {
+pub(crate) fn server_name(host: &str) -> ServerName<'static> {
     if let Ok(sa) = host.parse::<SocketAddr>() {
         return ServerName::IpAddress(sa.ip().into());
     }
@@ -92,7 +92,7 @@ pub fn server_name(host: &str) -> ServerName<'static> {
 }
 
 /// Runs the TLS handshake on `tcp` for `host`.
-pub async fn handshake(tcp: TcpStream, host: &str) -> Result<TlsStream<TcpStream>, String> {
+pub(crate) async fn handshake(tcp: TcpStream, host: &str) -> Result<TlsStream<TcpStream>, String> {
     connector()?
         .connect(server_name(host), tcp)
         .await

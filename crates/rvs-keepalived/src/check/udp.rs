@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use super::{Pass, spec::CheckSpec};
 
 /// One UDP_CHECK attempt.
-pub async fn check(
+pub(crate) async fn check(
     spec: &CheckSpec,
     payload: &[u8],
     require_reply: Option<&[u8]>,

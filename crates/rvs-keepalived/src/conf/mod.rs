@@ -1,8 +1,8 @@
 //! keepalived.conf: reading the file into the typed [`model`].
 //!
-//! Three steps, each in its own file: [`lexer`] turns text into tokens
+//! Three steps, each in its own file: `lexer` turns text into tokens
 //! with their file and line (comments `#` and `!`, quoted strings,
-//! braces); [`tree`] builds the nested blocks and expands `include`
+//! braces); `tree` builds the nested blocks and expands `include`
 //! (globs, relative to the including file); `build` gives the blocks
 //! their meaning, with keepalived's defaults, warnings for keywords it
 //! does not act on, and an error with file:line for anything it cannot

@@ -1,6 +1,6 @@
 //! The typed configuration: what a keepalived.conf means, after parsing.
 //!
-//! This is the contract between the parser ([`super::parse`]) and the parts
+//! This is the contract between the parser ([`super::load`]) and the parts
 //! that act on it (health checks, LVS sync, VRRP): they never see the
 //! file's text. Defaults are keepalived's own (keepalived.conf(5)), filled
 //! in by the parser, so a field here is always the value in force.
@@ -60,7 +60,7 @@ pub struct GlobalDefs {
     pub garp_master_repeat: u32,
     /// `vrrp_startup_delay` (default 0).
     pub vrrp_startup_delay: Duration,
-    /// `script_user` (user [group]) for scripts, if set.
+    /// `script_user` (`USER [GROUP]`) for scripts, if set.
     pub script_user: Option<String>,
     /// `enable_script_security`.
     pub enable_script_security: bool,

@@ -24,9 +24,9 @@
 
 mod dump;
 mod manager;
-pub mod state;
-pub mod sync;
-pub mod translate;
+pub(crate) mod state;
+pub(crate) mod sync;
+pub(crate) mod translate;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -50,7 +50,7 @@ const VERIFY: Duration = Duration::from_secs(3);
 
 /// Runs the health checks and keeps rvsd in line until
 /// [`Control::Shutdown`] (or until the control channel closes).
-pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
+pub(crate) async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
     let mut m = manager::Manager::new(rvsd);
     m.configure(cfg).await;
     let mut retry = tokio::time::interval(RETRY);

@@ -31,7 +31,7 @@ use rvs_api::RealServer;
 
 /// One checker's verdict as the virtual server sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckState {
+pub(crate) struct CheckState {
     /// The checker ([`crate::check::runner::Event::id`]).
     pub id: u64,
     /// Its verdict.
@@ -42,7 +42,7 @@ pub struct CheckState {
 
 /// A real server's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RsState {
+pub(crate) struct RsState {
     /// The destination with its configured weight.
     pub dest: RealServer,
     /// `inhibit_on_failure`.
@@ -54,7 +54,7 @@ pub struct RsState {
 
 impl RsState {
     /// A real server whose checkers start with these verdicts.
-    pub fn new(dest: RealServer, inhibit: bool, checks: Vec<CheckState>) -> RsState {
+    pub(crate) fn new(dest: RealServer, inhibit: bool, checks: Vec<CheckState>) -> RsState {
         let alive = checks.iter().all(|c| c.up);
         RsState {
             dest,
@@ -65,13 +65,13 @@ impl RsState {
     }
 
     /// Whether it is alive.
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.alive
     }
 
     /// Its weight in force: the last checker that sets one, else the
     /// configured weight.
-    pub fn weight(&self) -> u32 {
+    pub(crate) fn weight(&self) -> u32 {
         self.checks
             .iter()
             .rev()
@@ -80,14 +80,14 @@ impl RsState {
     }
 
     /// Its address and port.
-    pub fn key(&self) -> (IpAddr, u16) {
+    pub(crate) fn key(&self) -> (IpAddr, u16) {
         (self.dest.addr, self.dest.port)
     }
 }
 
 /// The sorry server of a virtual server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sorry {
+pub(crate) struct Sorry {
     /// The destination (weight 1).
     pub dest: RealServer,
     /// `sorry_server_inhibit`.
@@ -96,7 +96,7 @@ pub struct Sorry {
 
 /// Something to tell the world about (scripts, logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Real server at this index came up: notify_up.
     RsUp(usize),
     /// Real server at this index went down: notify_down.
@@ -109,7 +109,7 @@ pub enum Action {
 
 /// Quorum settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuorumConf {
+pub(crate) struct QuorumConf {
     /// `quorum`.
     pub quorum: u32,
     /// `hysteresis`.
@@ -118,7 +118,7 @@ pub struct QuorumConf {
 
 /// One virtual server's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VsState {
+pub(crate) struct VsState {
     /// Its real servers, in configuration order.
     pub rs: Vec<RsState>,
     /// Its sorry server.
@@ -130,7 +130,7 @@ pub struct VsState {
 impl VsState {
     /// The state at start (`previous`: `None`) or after a reload
     /// (`previous`: whether the quorum held before), with what to notify.
-    pub fn start(
+    pub(crate) fn start(
         rs: Vec<RsState>,
         sorry: Option<Sorry>,
         conf: QuorumConf,
@@ -159,17 +159,17 @@ impl VsState {
     }
 
     /// Whether the quorum holds.
-    pub fn quorum_up(&self) -> bool {
+    pub(crate) fn quorum_up(&self) -> bool {
         self.quorum_up
     }
 
     /// Whether the sorry server stands in for the pool.
-    pub fn sorry_active(&self) -> bool {
+    pub(crate) fn sorry_active(&self) -> bool {
         self.sorry.is_some() && !self.quorum_up
     }
 
     /// The sum of the weights of the alive real servers.
-    pub fn weight_sum(&self) -> u64 {
+    pub(crate) fn weight_sum(&self) -> u64 {
         self.rs
             .iter()
             .filter(|r| r.alive)
@@ -178,12 +178,12 @@ impl VsState {
     }
 
     /// Whether checker `id` belongs here.
-    pub fn has_check(&self, id: u64) -> bool {
+    pub(crate) fn has_check(&self, id: u64) -> bool {
         self.rs.iter().any(|r| r.checks.iter().any(|c| c.id == id))
     }
 
     /// Takes checker `id`'s new verdict and weight.
-    pub fn on_check(
+    pub(crate) fn on_check(
         &mut self,
         id: u64,
         up: bool,
@@ -234,7 +234,7 @@ impl VsState {
     }
 
     /// What rvsd's table should hold for this virtual server.
-    pub fn desired(&self) -> Vec<RealServer> {
+    pub(crate) fn desired(&self) -> Vec<RealServer> {
         let sorry_active = self.sorry_active();
         let mut out: Vec<RealServer> = Vec::with_capacity(self.rs.len() + 1);
         for r in &self.rs {

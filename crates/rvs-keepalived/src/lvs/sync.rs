@@ -22,11 +22,11 @@ use super::translate;
 use crate::rvsd::Rvsd;
 
 /// Destinations of one service by address and port.
-pub type Table = BTreeMap<(IpAddr, u16), RealServer>;
+pub(crate) type Table = BTreeMap<(IpAddr, u16), RealServer>;
 
 /// The table of service `key` for these destinations (DR/TUN ports
 /// follow the service).
-pub fn table(key: &ServiceKey, dests: impl IntoIterator<Item = RealServer>) -> Table {
+pub(crate) fn table(key: &ServiceKey, dests: impl IntoIterator<Item = RealServer>) -> Table {
     dests
         .into_iter()
         .map(|d| translate::for_key(key, d))
@@ -36,7 +36,7 @@ pub fn table(key: &ServiceKey, dests: impl IntoIterator<Item = RealServer>) -> T
 
 /// Requests that turn `have` into `want` for the destinations of `key`:
 /// removals first, then changes, then additions.
-pub fn diff(key: &ServiceKey, have: &Table, want: &Table) -> Vec<Request> {
+pub(crate) fn diff(key: &ServiceKey, have: &Table, want: &Table) -> Vec<Request> {
     let mut out = Vec::new();
     for (&(addr, port), _) in have.iter().filter(|(k, _)| !want.contains_key(k)) {
         out.push(Request::DeleteRealServer {
@@ -63,7 +63,7 @@ pub fn diff(key: &ServiceKey, have: &Table, want: &Table) -> Vec<Request> {
 
 /// Requests that make rvsd's `have` (`None`: the service is absent) into
 /// `service` with local addresses `laddrs` and destinations `want`.
-pub fn plan(
+pub(crate) fn plan(
     service: &Service,
     laddrs: &[LocalAddr],
     want: &Table,
@@ -107,7 +107,7 @@ pub fn plan(
 }
 
 /// Sends `reqs` as one request (a batch if more than one).
-pub async fn apply(rvsd: &Rvsd, mut reqs: Vec<Request>) -> anyhow::Result<()> {
+pub(crate) async fn apply(rvsd: &Rvsd, mut reqs: Vec<Request>) -> anyhow::Result<()> {
     let req = match reqs.len() {
         0 => return Ok(()),
         1 => reqs.remove(0),
@@ -117,7 +117,7 @@ pub async fn apply(rvsd: &Rvsd, mut reqs: Vec<Request>) -> anyhow::Result<()> {
 }
 
 /// Every service rvsd holds.
-pub async fn list(rvsd: &Rvsd) -> anyhow::Result<Vec<ServiceEntry>> {
+pub(crate) async fn list(rvsd: &Rvsd) -> anyhow::Result<Vec<ServiceEntry>> {
     match rvsd.call(Request::ListServices { service: None }).await? {
         Reply::Services { list } => Ok(list.services),
         other => anyhow::bail!("rvsd answered a listing with {other:?}"),

@@ -16,7 +16,7 @@ use crate::conf::model::{
 };
 
 /// rvsd's forwarding method for a keepalived `lb_kind`.
-pub fn forward(kind: LbKind) -> Forward {
+pub(crate) fn forward(kind: LbKind) -> Forward {
     match kind {
         LbKind::Nat => Forward::Masq,
         LbKind::Dr => Forward::Route,
@@ -44,7 +44,7 @@ fn fwmark_family(vs: &VirtualServer) -> Family {
 }
 
 /// The services `vs` stands for (several for a `group`).
-pub fn service_keys(vs: &VirtualServer, cfg: &Config) -> Result<Vec<ServiceKey>, String> {
+pub(crate) fn service_keys(vs: &VirtualServer, cfg: &Config) -> Result<Vec<ServiceKey>, String> {
     let proto = protocol(vs.protocol);
     let addr = |ip: IpAddr, port: u16| ServiceKey::Addr {
         protocol: proto,
@@ -78,7 +78,7 @@ pub fn service_keys(vs: &VirtualServer, cfg: &Config) -> Result<Vec<ServiceKey>,
 }
 
 /// The service `key` of `vs` as rvsd should hold it.
-pub fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
+pub(crate) fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
     let max_mask = match key.family() {
         Family::Ipv4 => 32,
         Family::Ipv6 => 128,
@@ -96,7 +96,7 @@ pub fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
 }
 
 /// A configured real server as a destination, with its configured weight.
-pub fn real_server(rs: &RealServer, vs: &VirtualServer) -> rvs_api::RealServer {
+pub(crate) fn real_server(rs: &RealServer, vs: &VirtualServer) -> rvs_api::RealServer {
     rvs_api::RealServer {
         addr: rs.ip,
         port: rs.port,
@@ -108,7 +108,7 @@ pub fn real_server(rs: &RealServer, vs: &VirtualServer) -> rvs_api::RealServer {
 }
 
 /// The sorry server as a destination (weight 1, as keepalived gives it).
-pub fn sorry_server(vs: &VirtualServer) -> Option<rvs_api::RealServer> {
+pub(crate) fn sorry_server(vs: &VirtualServer) -> Option<rvs_api::RealServer> {
     let (addr, port) = vs.sorry_server?;
     Some(rvs_api::RealServer {
         addr,
@@ -122,7 +122,7 @@ pub fn sorry_server(vs: &VirtualServer) -> Option<rvs_api::RealServer> {
 
 /// A destination as it goes into service `key`: DR and TUN take the
 /// service's port.
-pub fn for_key(key: &ServiceKey, mut d: rvs_api::RealServer) -> rvs_api::RealServer {
+pub(crate) fn for_key(key: &ServiceKey, mut d: rvs_api::RealServer) -> rvs_api::RealServer {
     if matches!(d.forward, Forward::Route | Forward::Tunnel) {
         d.port = match *key {
             ServiceKey::Addr { port, .. } => port,
@@ -134,7 +134,7 @@ pub fn for_key(key: &ServiceKey, mut d: rvs_api::RealServer) -> rvs_api::RealSer
 
 /// The local addresses of a FullNAT/SNAT virtual server (its
 /// `laddr_group_name`), empty for other kinds.
-pub fn local_addrs(vs: &VirtualServer, cfg: &Config) -> Result<Vec<LocalAddr>, String> {
+pub(crate) fn local_addrs(vs: &VirtualServer, cfg: &Config) -> Result<Vec<LocalAddr>, String> {
     let Some(name) = &vs.laddr_group else {
         return Ok(Vec::new());
     };
@@ -157,7 +157,7 @@ pub fn local_addrs(vs: &VirtualServer, cfg: &Config) -> Result<Vec<LocalAddr>, S
 
 /// A short name of a virtual server for logs (`TCP 10.0.0.1:80`,
 /// `FWM 3`, `group web`).
-pub fn vs_name(vs: &VirtualServer) -> String {
+pub(crate) fn vs_name(vs: &VirtualServer) -> String {
     let p = match vs.protocol {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
