@@ -16,6 +16,13 @@
 //! - SIGTERM/SIGINT: [`Control::Shutdown`]; the parts undo what they must
 //!   (VIPs released with a priority-0 advert) and return, then the pid
 //!   file is removed.
+//!
+//! A part returns only when told to stop. One that ends on its own (a
+//! bug: a panic, which tokio would otherwise keep to the task, and
+//! stderr is /dev/null once forked) is logged, the other is stopped
+//! cleanly, and the process exits with an error, so that its supervisor
+//! (systemd's `Restart=on-failure`) starts it afresh rather than leave
+//! it checking without VRRP or the reverse.
 
 use std::fmt;
 use std::io;
@@ -69,13 +76,15 @@ pub enum Error {
     Config(ConfError),
     /// The process could not start.
     Start(String),
+    /// A part stopped while running.
+    Failed(String),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => write!(f, "{e}"),
-            Error::Start(e) => write!(f, "{e}"),
+            Error::Start(e) | Error::Failed(e) => write!(f, "{e}"),
         }
     }
 }
@@ -143,8 +152,14 @@ async fn run(opts: Options, cfg: Arc<Config>) -> Result<(), Error> {
         cfg.vrrp_instances.len(),
         opts.rvsd_socket.display()
     );
+    let mut failed = None;
     loop {
         tokio::select! {
+            name = first_ended(&mut parts) => {
+                tracing::error!("{name} stopped unexpectedly; stopping everything");
+                failed = Some(name);
+                break;
+            }
             _ = hup.recv() => reload(&opts.file, &parts).await,
             _ = usr1.recv() => {
                 if let Err(e) = dump(&opts.dump_file, &parts).await {
@@ -156,6 +171,8 @@ async fn run(opts: Options, cfg: Arc<Config>) -> Result<(), Error> {
         }
     }
     tracing::info!("stopping");
+    // A task that has ended must not be polled again.
+    parts.retain(|p| !p.task.is_finished());
     for p in &parts {
         let _ = p.ctl.send(Control::Shutdown).await;
     }
@@ -168,7 +185,24 @@ async fn run(opts: Options, cfg: Arc<Config>) -> Result<(), Error> {
         }
     }
     tracing::info!("stopped");
-    Ok(())
+    match failed {
+        Some(name) => Err(Error::Failed(format!("{name} stopped unexpectedly"))),
+        None => Ok(()),
+    }
+}
+
+/// Waits until one part's task ends (it should not before it is told
+/// to) and names it.
+async fn first_ended(parts: &mut [Running]) -> &'static str {
+    std::future::poll_fn(|cx| {
+        for p in parts.iter_mut() {
+            if std::pin::Pin::new(&mut p.task).poll(cx).is_ready() {
+                return std::task::Poll::Ready(p.name);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// SIGHUP: a refused file changes nothing.
@@ -261,5 +295,36 @@ impl PidFile {
 impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(name: &'static str, task: tokio::task::JoinHandle<()>) -> Running {
+        let (ctl, _) = mpsc::channel(1);
+        Running { name, ctl, task }
+    }
+
+    #[tokio::test]
+    async fn a_part_that_ends_is_noticed() {
+        let mut parts = vec![
+            part("lvs", tokio::spawn(std::future::pending())),
+            part(
+                "vrrp",
+                tokio::spawn(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    panic!("a bug");
+                }),
+            ),
+        ];
+        let name = tokio::time::timeout(Duration::from_secs(5), first_ended(&mut parts))
+            .await
+            .expect("noticed");
+        assert_eq!(name, "vrrp");
+        parts.retain(|p| !p.task.is_finished());
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].name, "lvs");
     }
 }

@@ -4,7 +4,8 @@
 //! `-C`), plus `--rvsd-socket`. Exit codes: 0 after a clean stop or a
 //! passing `--config-test`; 1 when the configuration is refused (printed
 //! as `FILE:LINE: what`; nothing is applied); 2 for a bad command line;
-//! 3 when it cannot start (pid file held by a running instance, fork).
+//! 3 when it cannot start (pid file held by a running instance, fork); 4
+//! when a part (checkers or VRRP) stopped on its own while running.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +118,10 @@ fn main() -> ExitCode {
         Err(daemon::Error::Start(e)) => {
             eprintln!("rvs-keepalived: {e}");
             ExitCode::from(3)
+        }
+        Err(daemon::Error::Failed(e)) => {
+            eprintln!("rvs-keepalived: {e}");
+            ExitCode::from(4)
         }
     }
 }
