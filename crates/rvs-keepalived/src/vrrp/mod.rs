@@ -176,6 +176,11 @@ impl Vrrp {
             .map(|s| s.name().to_string())
             .collect();
         self.stop(restart).await;
+        // What the sync groups know of the instances that keep running
+        // holds; the others start afresh.
+        let kept: Vec<String> = self.running.keys().cloned().collect();
+        let groups = std::mem::replace(&mut self.groups, Groups::new(&[]));
+        self.groups = groups.reloaded(&cfg.sync_groups, &kept);
         for s in new {
             match self.running.get_mut(s.name()) {
                 Some(r) if r.setup != s => {
@@ -186,7 +191,6 @@ impl Vrrp {
                 None => self.start(s),
             }
         }
-        self.groups = Groups::new(&cfg.sync_groups);
     }
 
     async fn dump(&self) -> serde_json::Value {

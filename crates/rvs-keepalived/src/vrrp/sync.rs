@@ -8,7 +8,8 @@
 //! [`Groups`] is the bookkeeping, without I/O: fed the members' state
 //! changes ([`Event`]), it answers with the orders to give
 //! ([`Order`]) and the group's own state changes (for its notify
-//! scripts).
+//! scripts). A reload keeps what members reported: an instance that
+//! keeps running reports again only when its state changes.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +75,26 @@ impl Groups {
             groups: groups.to_vec(),
             members,
         }
+    }
+
+    /// The groups after a reload: what is known of the members still
+    /// configured whose instance keeps running (`kept`), and of the groups
+    /// still configured, is kept.
+    pub fn reloaded(self, groups: &[SyncGroup], kept: &[String]) -> Groups {
+        let mut new = Groups::new(groups);
+        for (name, m) in &mut new.members {
+            if let Some(old) = self.members.get(name)
+                && kept.contains(name)
+            {
+                *m = *old;
+            }
+        }
+        for (g, state) in new.groups.iter().zip(&mut new.states) {
+            if let Some(i) = self.groups.iter().position(|o| o.name == g.name) {
+                *state = self.states[i];
+            }
+        }
+        new
     }
 
     /// Group `i`.
@@ -252,6 +273,37 @@ mod tests {
                 ("C".into(), Order::GroupFault(false))
             ]
         );
+    }
+
+    #[test]
+    fn a_reload_keeps_what_the_members_reported() {
+        let mut g = groups();
+        for n in ["A", "B", "C"] {
+            g.on_event(&ev(n, State::Master, false));
+        }
+        // SIGHUP with the same groups: the instances keep running and
+        // report nothing until their state changes.
+        let all: Vec<String> = ["A", "B", "C"].map(String::from).to_vec();
+        let mut g = g.reloaded(&groups().groups, &all);
+        assert_eq!(g.dump()[0]["state"], "MASTER");
+        let o = g.on_event(&ev("A", State::Backup, false));
+        assert_eq!(
+            o.orders,
+            vec![
+                ("B".into(), Order::Follow(State::Backup)),
+                ("C".into(), Order::Follow(State::Backup))
+            ]
+        );
+        assert_eq!(o.group_state, Some((0, State::Backup)));
+        // A member added by the reload starts unknown.
+        let mut more = groups().groups;
+        more[0].members.push("D".into());
+        let g = g.reloaded(&more, &all[..2]);
+        assert_eq!(g.dump()[0]["state"], "BACKUP");
+        assert_eq!(g.members["D"].state, State::Init);
+        // So does one a reload restarted (C).
+        assert_eq!(g.members["C"].state, State::Init);
+        assert_eq!(g.members["A"].state, State::Backup);
     }
 
     #[test]
