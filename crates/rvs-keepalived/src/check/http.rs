@@ -21,11 +21,14 @@ const MAX_ANSWER: u64 = 16 << 20;
 pub(crate) async fn check(spec: &CheckSpec, tls: bool, urls: &[Url]) -> Result<Pass, String> {
     if urls.is_empty() {
         // Nothing to fetch: a connection (and handshake) is all there is.
-        let s = tcp::connect(spec.target, spec.bind, spec.connect_timeout).await?;
-        if tls {
-            tls::handshake(s, &spec.host).await?;
-        }
-        return Ok(Pass::default());
+        let attempt = async {
+            let s = tcp::connect(spec.target, spec.bind, spec.connect_timeout).await?;
+            if tls {
+                tls::handshake(s, &spec.host).await?;
+            }
+            Ok(Pass::default())
+        };
+        return within(spec.connect_timeout, attempt).await;
     }
     for url in urls {
         check_url(spec, tls, url)
@@ -47,6 +50,14 @@ async fn check_url(spec: &CheckSpec, tls: bool, url: &Url) -> Result<(), String>
         };
         verify(&parse(&raw)?, url)
     };
+    within(limit, attempt).await
+}
+
+/// `attempt`, given up after `limit`.
+async fn within<T>(
+    limit: std::time::Duration,
+    attempt: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     tokio::time::timeout(limit, attempt)
         .await
         .map_err(|_| format!("no complete answer within {limit:?}"))?
@@ -270,6 +281,22 @@ mod tests {
         drop(l);
         let e = check(&s, false, &[url("/")]).await.unwrap_err();
         assert!(e.contains("refused"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn no_url_is_a_bounded_handshake() {
+        // Accepts (from the kernel's backlog) but never speaks TLS.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let kind = CheckKind::Http {
+            tls: true,
+            urls: vec![],
+            virtualhost: None,
+        };
+        let mut s = spec(kind, l.local_addr().unwrap());
+        s.connect_timeout = Duration::from_millis(300);
+        let r = tokio::time::timeout(Duration::from_secs(3), check(&s, true, &[])).await;
+        let e = r.expect("bounded by connect_timeout").unwrap_err();
+        assert!(e.contains("within"), "{e}");
     }
 
     #[tokio::test]
