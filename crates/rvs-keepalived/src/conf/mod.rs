@@ -77,4 +77,31 @@ mod tests {
         assert_eq!(c.vrrp_scripts[0].timeout, None);
         assert_eq!(c.vrrp_scripts[0].interval, Duration::from_secs(1));
     }
+
+    #[test]
+    fn a_master_or_owner_always_preempts() {
+        let inst = |head: &str| {
+            format!(
+                "vrrp_instance V {{\n interface eth0\n virtual_router_id 5\n{head}\n nopreempt\n preempt_delay 10\n}}\n"
+            )
+        };
+        let (c, w) = parse_str(&inst(" state MASTER"), Path::new("k.conf")).unwrap();
+        let v = &c.vrrp_instances[0];
+        assert!(!v.nopreempt && v.preempt_delay.is_zero());
+        let lines: Vec<u32> = w.iter().map(|w| w.loc.line).collect();
+        assert_eq!(lines, [5, 6], "{w:?}");
+        assert!(w[0].message.contains("state MASTER"), "{}", w[0]);
+
+        // The owner keeps its preempt_delay (keepalived drops only
+        // nopreempt there).
+        let (c, w) = parse_str(&inst(" priority 255"), Path::new("k.conf")).unwrap();
+        let v = &c.vrrp_instances[0];
+        assert!(!v.nopreempt);
+        assert_eq!(v.preempt_delay, Duration::from_secs(10));
+        assert_eq!(w.len(), 1, "{w:?}");
+
+        // A BACKUP keeps both.
+        let (c, w) = parse_str(&inst(" state BACKUP"), Path::new("k.conf")).unwrap();
+        assert!(c.vrrp_instances[0].nopreempt && w.is_empty(), "{w:?}");
+    }
 }

@@ -105,6 +105,7 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
         advert: None,
         auth: None,
     };
+    let mut preempt_at: Vec<&Node> = Vec::new();
     for n in node.block(1)? {
         match n.name() {
             "state" => v.initial_state = state(n)?,
@@ -116,9 +117,15 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
                 p.advert = Some(n.clone());
             }
             "version" => p.version = Some(vrrp_version(n)?),
-            "nopreempt" => v.nopreempt = n.flag()?,
+            "nopreempt" => {
+                v.nopreempt = n.flag()?;
+                preempt_at.push(n);
+            }
             "preempt" => v.nopreempt = !n.flag()?,
-            "preempt_delay" => v.preempt_delay = bounded(n, 1000)?,
+            "preempt_delay" => {
+                v.preempt_delay = bounded(n, 1000)?;
+                preempt_at.push(n);
+            }
             "authentication" => {
                 v.auth = auth(ctx, n)?;
                 p.auth = Some(n.clone());
@@ -152,7 +159,38 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
         ));
     }
     split_families(ctx, &mut v)?;
+    preemption_rules(ctx, &mut v, &preempt_at);
     Ok((v, p))
+}
+
+/// keepalived's rules, so a file behaves here as it did there: an
+/// instance that owns the address (priority 255) or starts as MASTER
+/// always preempts, so its `nopreempt` is dropped with a warning (`state
+/// MASTER` with `nopreempt` is a common slip), and so is the
+/// `preempt_delay` of one that starts as MASTER.
+fn preemption_rules(ctx: &mut Ctx, v: &mut VrrpInstance, at: &[&Node]) {
+    let owner = v.priority == u8::MAX;
+    let master = v.initial_state == InitialState::Master;
+    for n in at {
+        let why = match n.name() {
+            "nopreempt" if v.nopreempt && owner => "priority 255 (the address owner)",
+            "nopreempt" if v.nopreempt && master => "`state MASTER`",
+            "preempt_delay" if !v.preempt_delay.is_zero() && master => "`state MASTER`",
+            _ => continue,
+        };
+        if n.name() == "nopreempt" {
+            v.nopreempt = false;
+        } else {
+            v.preempt_delay = Duration::ZERO;
+        }
+        ctx.warn(
+            n.loc(),
+            format!(
+                "`{}` does not work with {why} (as in keepalived): ignored",
+                n.name()
+            ),
+        );
+    }
 }
 
 /// Reads `vrrp_sync_group NAME { group { ... } notify_* }`.
