@@ -198,6 +198,23 @@ mod tests {
         assert!(parse(b"").is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever a server sends after a plausible start, reading it is
+        /// an answer or a refusal.
+        #[test]
+        fn any_answer_is_read_without_panic(
+            head in proptest::sample::select(vec!["", "HTTP/1.0 ", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 500"]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let raw = [head.as_bytes(), &tail].concat();
+            if let Ok(a) = parse(&raw) {
+                let mut u = url("/");
+                u.digest = Some(md5_hex(b""));
+                let _ = verify(&a, &u);
+            }
+        }
+    }
+
     /// Serves `answer` to every request on loopback, sending the request
     /// head it read to `seen`.
     async fn server(
