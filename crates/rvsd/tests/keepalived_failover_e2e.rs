@@ -25,7 +25,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::harness::{HttpServer, Rvsd, Segment, mac, offloads_off, sysctl};
-use common::keepalived::{Daemon, TempDir, rvs_keepalived, rvsd_addrs, rvsd_services, wait_until};
+use common::keepalived::{
+    Daemon, TempDir, api, rvs_keepalived, rvsd_addrs, rvsd_services, wait_until,
+};
 use common::{Netns, unique};
 
 const VIP: &str = "10.0.0.100";
@@ -37,6 +39,7 @@ struct Node {
     rvsd: Rvsd,
     ka: Daemon,
     socket: std::path::PathBuf,
+    port: String,
     _dir: TempDir,
 }
 
@@ -120,6 +123,7 @@ fn node(seg: &Segment, tag: &str, hw: u8, addr: &str, priority: u8, laddr: &str)
         rvsd,
         ka,
         socket,
+        port,
         _dir: dir,
     }
 }
@@ -196,6 +200,29 @@ fn killing_the_master_moves_the_vip_and_traffic_continues() {
     }
     thread::sleep(Duration::from_secs(2));
     assert!(!has_vip(&b.socket), "B holds the VIP too\n{}", logs(&a, &b));
+    // An operator removes the VIP from the MASTER's rvsd by hand: the
+    // MASTER adds it back (and announces it) within its recheck period.
+    api(
+        &a.socket,
+        &rvs_api::Request::DelAddr {
+            addr: rvs_api::IfAddr {
+                addr: VIP.parse().unwrap(),
+                prefix_len: 32,
+                dev: a.port.clone(),
+            },
+        },
+    );
+    assert!(!has_vip(&a.socket));
+    let back = wait_until(
+        Duration::from_secs(5),
+        "VIP restored",
+        &|| logs(&a, &b),
+        || has_vip(&a.socket),
+    );
+    println!(
+        "the VIP removed by hand was back on A after {:.2} s",
+        back.as_secs_f64()
+    );
     let t0 = Instant::now();
     for _ in 0..4 {
         assert!(

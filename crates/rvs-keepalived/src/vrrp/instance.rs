@@ -65,6 +65,9 @@ struct Stats {
     send_errors: u64,
 }
 
+/// How often a MASTER checks that rvsd still holds its VIPs.
+const VIP_RECHECK: Duration = Duration::from_secs(2);
+
 /// A running instance.
 struct Inst {
     setup: Setup,
@@ -136,6 +139,11 @@ pub async fn run(
         inst.setup.version,
         inst.src
     );
+    // While MASTER, rvsd is asked every few seconds whether it still
+    // holds the VIPs (an operator's `rvsip addr del`, an rvsd that lost
+    // them): what is missing is added back and announced.
+    let mut recheck = tokio::time::interval(VIP_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = if inst.started {
             inst.machine.deadline()
@@ -154,6 +162,7 @@ pub async fn run(
             r = sock.recv() => inst.on_packet(&sock, r).await,
             _ = sleep => inst.on_time(&sock).await,
             Some(rep) = track_rx.recv() => inst.on_track(&sock, rep).await,
+            _ = recheck.tick() => inst.restore_vips().await,
             cmd = cmds.recv() => match cmd {
                 None | Some(Cmd::Shutdown) => {
                     inst.stop(&sock).await;
@@ -447,6 +456,35 @@ impl Inst {
                     tracing::warn!("({}) advert to {dst}: {e}", self.name());
                 }
             }
+        }
+    }
+
+    /// Adds back (and announces) VIPs rvsd lost while this instance is
+    /// MASTER.
+    async fn restore_vips(&mut self) {
+        if self.machine.state() != State::Master {
+            return;
+        }
+        let mut restored = false;
+        for v in &self.vips {
+            if v.missing_from_rvsd(&self.rvsd).await {
+                match v.add(&self.rvsd).await {
+                    Ok(()) => {
+                        tracing::warn!(
+                            "({}) {} was gone from rvsd while MASTER: added back",
+                            self.setup.name(),
+                            v.vip.addr
+                        );
+                        restored = true;
+                    }
+                    Err(e) => {
+                        tracing::error!("({}) adding {}: {e:#}", self.setup.name(), v.vip.addr)
+                    }
+                }
+            }
+        }
+        if restored {
+            self.announce();
         }
     }
 

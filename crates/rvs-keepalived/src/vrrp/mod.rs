@@ -27,7 +27,10 @@
 //! unsolicited NAs) per VIP on the interface (the TAP: rvsd forwards a
 //! gratuitous ARP for an address it owns), and as many again after
 //! `garp_master_delay` ([`announce`]); the periodic refresh
-//! (`garp_master_refresh`) is not done. On leaving MASTER (BACKUP,
+//! (`garp_master_refresh`) is not done. While MASTER, an instance asks
+//! rvsd every 2 s whether it still holds the VIPs and adds back (and
+//! announces) any that are gone (an `rvsip addr del` by hand, an rvsd
+//! that lost them). On leaving MASTER (BACKUP,
 //! FAULT, stop) the VIPs are removed (`DelAddr` / `ip addr del`).
 //!
 //! # Parts

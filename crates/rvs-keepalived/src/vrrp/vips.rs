@@ -129,6 +129,15 @@ impl PlacedVip {
         }
     }
 
+    /// Whether rvsd was asked and does not list it (false for a kernel
+    /// interface, and when rvsd cannot be asked: nothing to restore then).
+    pub async fn missing_from_rvsd(&self, rvsd: &Rvsd) -> bool {
+        let Place::Rvsd { port, .. } = &self.place else {
+            return false;
+        };
+        rvsd_lists(rvsd, &self.ifaddr(port)).await == Some(false)
+    }
+
     /// Removes it.
     pub async fn del(&self, rvsd: &Rvsd) -> anyhow::Result<()> {
         match &self.place {
@@ -146,14 +155,19 @@ impl PlacedVip {
 
 /// Whether rvsd lists `a` (false when it cannot be asked).
 async fn rvsd_has(rvsd: &Rvsd, a: &IfAddr) -> bool {
+    rvsd_lists(rvsd, a).await == Some(true)
+}
+
+/// Whether rvsd lists `a`; `None` when it cannot be asked.
+async fn rvsd_lists(rvsd: &Rvsd, a: &IfAddr) -> Option<bool> {
     match rvsd
         .call(Request::ListAddrs {
             dev: Some(a.dev.clone()),
         })
         .await
     {
-        Ok(Reply::Addrs { addrs }) => addrs.iter().any(|x| x.addr == a.addr),
-        _ => false,
+        Ok(Reply::Addrs { addrs }) => Some(addrs.iter().any(|x| x.addr == a.addr)),
+        _ => None,
     }
 }
 
