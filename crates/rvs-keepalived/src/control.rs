@@ -10,7 +10,7 @@ use crate::conf::model::Config;
 
 /// A message to a running part.
 #[derive(Debug)]
-pub enum Control {
+pub(crate) enum Control {
     /// Adopt this configuration: keep the state of what is unchanged
     /// (health of unchanged real servers, VRRP state of unchanged
     /// instances), start what is new, stop what is gone.

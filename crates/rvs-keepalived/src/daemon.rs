@@ -6,14 +6,14 @@
 //! process forks into the background like keepalived, writes its pid file
 //! (refusing to start when it names a live process), and runs the two
 //! parts — `lvs::run` (checkers and rvsd's table) and
-//! [`crate::vrrp::run`] — as tasks of one tokio runtime, each with its
-//! [`Control`] channel:
+//! `vrrp::run` — as tasks of one tokio runtime, each with its
+//! `Control` channel:
 //! - SIGHUP: the file is read again; if it is refused the running
 //!   configuration stays (and the error is logged), else both parts get
-//!   [`Control::Reload`] and keep the state of what did not change;
+//!   `Control::Reload` and keep the state of what did not change;
 //! - SIGUSR1: both parts' state, as one JSON document, is written
 //!   atomically to the dump file;
-//! - SIGTERM/SIGINT: [`Control::Shutdown`]; the parts undo what they must
+//! - SIGTERM/SIGINT: `Control::Shutdown`; the parts undo what they must
 //!   (VIPs released with a priority-0 advert) and return, then the pid
 //!   file is removed.
 //!

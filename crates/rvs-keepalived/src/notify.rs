@@ -33,7 +33,7 @@ use user::RunAs;
 
 /// How a script ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScriptResult {
+pub(crate) enum ScriptResult {
     /// It exited with this code.
     Exited(i32),
     /// A signal ended it.
@@ -46,7 +46,7 @@ pub enum ScriptResult {
 
 impl ScriptResult {
     /// Exit 0.
-    pub fn success(self) -> bool {
+    pub(crate) fn success(self) -> bool {
         self == ScriptResult::Exited(0)
     }
 }
@@ -74,7 +74,7 @@ impl Scripts {
 /// Applies `global_defs`' script settings (`script_user`,
 /// `enable_script_security`): call at start and on every reload. Scripts
 /// are checked again under the new settings.
-pub fn configure(g: &GlobalDefs) {
+pub(crate) fn configure(g: &GlobalDefs) {
     let policy = Policy::new(g);
     *SCRIPTS.lock().unwrap_or_else(|p| p.into_inner()) = Scripts::new(policy);
 }
@@ -96,7 +96,7 @@ fn verdict(cmd: &str, user: Option<&str>) -> Result<RunAs, String> {
 
 /// Runs `cmd` with `args` appended (each single-quoted) as the default
 /// script user, waits at most `timeout`.
-pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
+pub(crate) async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
     run_as(cmd, None, args, timeout).await
 }
 
@@ -104,7 +104,7 @@ pub async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
 /// user), with `args` appended, waiting at most `timeout`. A script the
 /// policy refuses is [`ScriptResult::NotStarted`] (the reason is logged
 /// once).
-pub async fn run_as(
+pub(crate) async fn run_as(
     cmd: &str,
     user: Option<&str>,
     args: &[&str],
@@ -159,7 +159,7 @@ async fn exec(cmd: &str, who: &RunAs, args: &[&str], timeout: Duration) -> Scrip
 }
 
 /// Runs a notify script in the background (its result is only logged).
-pub fn spawn(cmd: &str, args: &[&str]) {
+pub(crate) fn spawn(cmd: &str, args: &[&str]) {
     let cmd = cmd.to_string();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::spawn(async move {

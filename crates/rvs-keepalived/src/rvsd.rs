@@ -13,26 +13,26 @@ use rvs_api::{Reply, Request};
 
 /// A handle on one rvsd.
 #[derive(Debug, Clone)]
-pub struct Rvsd {
+pub(crate) struct Rvsd {
     socket: PathBuf,
 }
 
 impl Rvsd {
     /// rvsd listening on `socket`.
-    pub fn new(socket: &Path) -> Rvsd {
+    pub(crate) fn new(socket: &Path) -> Rvsd {
         Rvsd {
             socket: socket.to_path_buf(),
         }
     }
 
     /// The socket path.
-    pub fn socket(&self) -> &Path {
+    pub(crate) fn socket(&self) -> &Path {
         &self.socket
     }
 
     /// Sends one request and returns the reply; rvsd's refusal is an
     /// error with rvsd's message.
-    pub async fn call(&self, req: Request) -> anyhow::Result<Reply> {
+    pub(crate) async fn call(&self, req: Request) -> anyhow::Result<Reply> {
         let socket = self.socket.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<Reply> {
             // The connection error names the socket already.

@@ -24,7 +24,7 @@ use super::packet::{AUTH_LEN, Advert, DecodeError, Version};
 
 /// What one instance expects of an advert.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expect {
+pub(crate) struct Expect {
     /// Version.
     pub version: Version,
     /// Virtual router id.
@@ -43,7 +43,7 @@ pub struct Expect {
 
 /// How the advert arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arrival {
+pub(crate) struct Arrival {
     /// TTL / hop limit, when the kernel reported it.
     pub ttl: Option<u8>,
     /// Sent to a multicast group.
@@ -55,7 +55,7 @@ pub struct Arrival {
 
 /// Why an advert is refused; the name counts it in the dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
+pub(crate) enum Reject {
     /// Not a well-formed advertisement.
     Decode(DecodeError),
     /// TTL / hop limit not 255.
@@ -78,7 +78,7 @@ pub enum Reject {
 
 impl Reject {
     /// A short name for counters.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Reject::Decode(e) => e.reason(),
             Reject::Ttl(_) => "ttl",
@@ -111,7 +111,7 @@ impl std::fmt::Display for Reject {
 
 /// The outcome for one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Act on it.
     Accept,
     /// For another virtual router.
@@ -121,7 +121,7 @@ pub enum Verdict {
 }
 
 /// Checks `a` against `e`.
-pub fn check(a: &Advert, how: &Arrival, e: &Expect) -> Verdict {
+pub(crate) fn check(a: &Advert, how: &Arrival, e: &Expect) -> Verdict {
     match check_inner(a, how, e) {
         Ok(v) => v,
         Err(r) => Verdict::Reject(r),

@@ -17,7 +17,7 @@ use rvs_wire::checksum::ipv6_pseudo_header;
 
 /// A gratuitous ARP request for `vip` from `mac` (sender and target
 /// address both `vip`, broadcast).
-pub fn garp_frame(mac: [u8; 6], vip: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn garp_frame(mac: [u8; 6], vip: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::with_capacity(42);
     f.extend_from_slice(&[0xff; 6]);
     f.extend_from_slice(&mac);
@@ -34,7 +34,7 @@ pub fn garp_frame(mac: [u8; 6], vip: Ipv4Addr) -> Vec<u8> {
 /// An unsolicited neighbour advertisement for `vip` (override flag,
 /// target link-layer address `mac`) from `src` (the link-local address)
 /// to all nodes.
-pub fn na_frame(mac: [u8; 6], src: Ipv6Addr, vip: Ipv6Addr) -> Vec<u8> {
+pub(crate) fn na_frame(mac: [u8; 6], src: Ipv6Addr, vip: Ipv6Addr) -> Vec<u8> {
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
     let mut icmp = Vec::with_capacity(32);
     icmp.extend_from_slice(&[136, 0, 0, 0, 0x20, 0, 0, 0]);
@@ -57,7 +57,7 @@ pub fn na_frame(mac: [u8; 6], src: Ipv6Addr, vip: Ipv6Addr) -> Vec<u8> {
 
 /// The announcement frames for `vips` on an interface with `mac` and
 /// link-local `ll` (IPv6 VIPs are skipped without one).
-pub fn frames(mac: [u8; 6], ll: Option<Ipv6Addr>, vips: &[IpAddr]) -> Vec<Vec<u8>> {
+pub(crate) fn frames(mac: [u8; 6], ll: Option<Ipv6Addr>, vips: &[IpAddr]) -> Vec<Vec<u8>> {
     vips.iter()
         .filter_map(|v| match v {
             IpAddr::V4(a) => Some(garp_frame(mac, *a)),
@@ -67,7 +67,7 @@ pub fn frames(mac: [u8; 6], ll: Option<Ipv6Addr>, vips: &[IpAddr]) -> Vec<Vec<u8
 }
 
 /// Sends `frames` out of interface `ifindex`.
-pub fn send(ifindex: u32, frames: &[Vec<u8>]) -> io::Result<()> {
+pub(crate) fn send(ifindex: u32, frames: &[Vec<u8>]) -> io::Result<()> {
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2).
     let raw = unsafe {

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A kernel interface's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Iface {
+pub(crate) struct Iface {
     /// Its name.
     pub name: String,
     /// Its index.
@@ -26,7 +26,7 @@ pub struct Iface {
 
 impl Iface {
     /// Looks `name` up.
-    pub fn lookup(name: &str) -> io::Result<Iface> {
+    pub(crate) fn lookup(name: &str) -> io::Result<Iface> {
         let c = CString::new(name)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
         // SAFETY: a valid NUL-terminated name.
@@ -49,7 +49,7 @@ impl Iface {
     }
 
     /// The address adverts of `v6` family are sent from.
-    pub fn source(&self, v6: bool) -> Option<IpAddr> {
+    pub(crate) fn source(&self, v6: bool) -> Option<IpAddr> {
         if v6 {
             self.link_local.map(IpAddr::V6)
         } else {
@@ -60,7 +60,7 @@ impl Iface {
 
 /// Whether `name` is up (operstate `up`, or `unknown` as TAPs and
 /// loopbacks report); a missing interface is down.
-pub fn is_up(name: &str) -> bool {
+pub(crate) fn is_up(name: &str) -> bool {
     match std::fs::read_to_string(format!("/sys/class/net/{name}/operstate")) {
         Ok(s) => matches!(s.trim(), "up" | "unknown"),
         Err(_) => false,
@@ -73,7 +73,7 @@ fn read_mac(name: &str) -> Option<[u8; 6]> {
 }
 
 /// `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut parts = s.split(':');
     for b in &mut out {

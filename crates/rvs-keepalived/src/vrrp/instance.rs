@@ -31,7 +31,7 @@ use crate::rvsd::Rvsd;
 
 /// An order to an instance.
 #[derive(Debug)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// New settings (same [`super::setup::Identity`]).
     Reload(Box<Setup>),
     /// Answer with the state as JSON.
@@ -46,7 +46,7 @@ pub enum Cmd {
 
 /// What an instance tells the sync groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// The instance.
     pub name: String,
     /// Its state now.
@@ -90,7 +90,7 @@ struct Inst {
 }
 
 /// Runs one instance until [`Cmd::Shutdown`] (or its sender is gone).
-pub async fn run(
+pub(crate) async fn run(
     mut setup: Setup,
     rvsd: Rvsd,
     mut cmds: mpsc::Receiver<Cmd>,

@@ -32,11 +32,11 @@ use serde::Serialize;
 use super::packet::Version;
 
 /// The priority of the address owner.
-pub const PRIO_OWNER: u8 = 255;
+pub(crate) const PRIO_OWNER: u8 = 255;
 
 /// Instance states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum State {
+pub(crate) enum State {
     /// Not started.
     Init,
     /// Listening to a master.
@@ -51,7 +51,7 @@ pub enum State {
 
 impl State {
     /// The name keepalived gives notify scripts.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             State::Init => "INIT",
             State::Backup => "BACKUP",
@@ -64,7 +64,7 @@ impl State {
 
 /// What the caller must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send an advertisement with this priority.
     Send(u8),
     /// Add the VIPs (and announce them).
@@ -77,7 +77,7 @@ pub enum Action {
 
 /// The instance settings the machine needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Params {
+pub(crate) struct Params {
     /// Protocol version (decides the skew formula).
     pub version: Version,
     /// Configured advertisement interval.
@@ -94,7 +94,7 @@ pub struct Params {
 
 /// One instance's protocol state.
 #[derive(Debug)]
-pub struct Machine {
+pub(crate) struct Machine {
     p: Params,
     state: State,
     /// Effective priority (base + tracking), what adverts carry.
@@ -121,7 +121,7 @@ fn frac256(d: Duration, num: u32) -> Duration {
 
 impl Machine {
     /// A machine in INIT with effective priority `priority`.
-    pub fn new(p: Params, priority: u8) -> Machine {
+    pub(crate) fn new(p: Params, priority: u8) -> Machine {
         Machine {
             master_adver_int: p.adver_int,
             p,
@@ -139,17 +139,17 @@ impl Machine {
     }
 
     /// Current state.
-    pub fn state(&self) -> State {
+    pub(crate) fn state(&self) -> State {
         self.state
     }
 
     /// Effective priority.
-    pub fn priority(&self) -> u8 {
+    pub(crate) fn priority(&self) -> u8 {
         self.priority
     }
 
     /// The master as last seen (our own address while MASTER).
-    pub fn master_addr(&self) -> Option<IpAddr> {
+    pub(crate) fn master_addr(&self) -> Option<IpAddr> {
         match self.state {
             State::Master => Some(self.p.own_addr),
             _ => self.master_addr,
@@ -157,7 +157,7 @@ impl Machine {
     }
 
     /// The master's priority as last seen (our own while MASTER).
-    pub fn master_priority(&self) -> Option<u8> {
+    pub(crate) fn master_priority(&self) -> Option<u8> {
         match self.state {
             State::Master => Some(self.priority),
             _ => self.master_priority,
@@ -165,22 +165,23 @@ impl Machine {
     }
 
     /// State changes so far.
-    pub fn transitions(&self) -> u64 {
+    pub(crate) fn transitions(&self) -> u64 {
         self.transitions
     }
 
     /// The interval in force (v3: learnt from the master).
-    pub fn master_adver_int(&self) -> Duration {
+    pub(crate) fn master_adver_int(&self) -> Duration {
         self.master_adver_int
     }
 
     /// The settings.
-    pub fn params(&self) -> &Params {
+    #[cfg(test)]
+    pub(crate) fn params(&self) -> &Params {
         &self.p
     }
 
     /// The next instant [`Machine::tick`] has something to do.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Backup => self.down_at,
             State::Master => self.advert_at,
@@ -198,12 +199,12 @@ impl Machine {
     }
 
     /// Skew_Time at the current priority.
-    pub fn skew(&self) -> Duration {
+    pub(crate) fn skew(&self) -> Duration {
         self.skew_for(self.priority)
     }
 
     /// Master_Down_Interval.
-    pub fn master_down_interval(&self) -> Duration {
+    pub(crate) fn master_down_interval(&self) -> Duration {
         self.master_adver_int * 3 + self.skew()
     }
 
@@ -256,7 +257,7 @@ impl Machine {
     }
 
     /// Leaves INIT.
-    pub fn start(&mut self, now: Instant) -> Vec<Action> {
+    pub(crate) fn start(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         if self.state != State::Init {
             return out;
@@ -286,7 +287,7 @@ impl Machine {
 
     /// An advertisement that passed the checks of [`super::accept`],
     /// from `src` with `priority` and (v3) `interval`.
-    pub fn advert(
+    pub(crate) fn advert(
         &mut self,
         now: Instant,
         src: IpAddr,
@@ -366,7 +367,7 @@ impl Machine {
     }
 
     /// Time passed: the master-down timer or the advert timer.
-    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+    pub(crate) fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match self.state {
             State::Backup if self.down_at.is_some_and(|t| t <= now) => {
@@ -384,7 +385,7 @@ impl Machine {
     /// The effective priority changed (tracking, reload). Adverts carry it
     /// from the next one on; a BACKUP's running down timer moves by the
     /// change of skew, as keepalived's does.
-    pub fn set_priority(&mut self, priority: u8) {
+    pub(crate) fn set_priority(&mut self, priority: u8) {
         let old = self.skew();
         self.priority = priority.max(1);
         let new = self.skew();
@@ -400,7 +401,7 @@ impl Machine {
     }
 
     /// New settings after a reload (same vrid, version and address).
-    pub fn set_params(&mut self, p: Params) {
+    pub(crate) fn set_params(&mut self, p: Params) {
         if self.state != State::Master && p.adver_int != self.p.adver_int {
             self.master_adver_int = p.adver_int;
         }
@@ -418,20 +419,20 @@ impl Machine {
     }
 
     /// Own tracking says faulty (or fine again).
-    pub fn set_fault(&mut self, now: Instant, fault: bool) -> Vec<Action> {
+    pub(crate) fn set_fault(&mut self, now: Instant, fault: bool) -> Vec<Action> {
         self.fault = fault;
         self.apply_fault(now)
     }
 
     /// The sync group says a member is faulty (or none is any more).
-    pub fn set_group_fault(&mut self, now: Instant, fault: bool) -> Vec<Action> {
+    pub(crate) fn set_group_fault(&mut self, now: Instant, fault: bool) -> Vec<Action> {
         self.group_fault = fault;
         self.apply_fault(now)
     }
 
     /// The sync group moves every member to `to` (MASTER or BACKUP); no
     /// effect when faulty, stopped or already there.
-    pub fn follow(&mut self, now: Instant, to: State) -> Vec<Action> {
+    pub(crate) fn follow(&mut self, now: Instant, to: State) -> Vec<Action> {
         let mut out = Vec::new();
         if self.faulty() || self.state == to {
             return out;
@@ -445,7 +446,7 @@ impl Machine {
     }
 
     /// Stops: a priority-0 advert and the VIPs removed if MASTER.
-    pub fn stop(&mut self) -> Vec<Action> {
+    pub(crate) fn stop(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
         self.go_quiet(State::Stop, &mut out);
         out

@@ -51,17 +51,17 @@
 //! changed is stopped and started anew; a removed one stops as on
 //! shutdown (priority-0 advert if MASTER, VIPs removed).
 
-pub mod accept;
-pub mod announce;
-pub mod iface;
-pub mod instance;
-pub mod machine;
-pub mod packet;
-pub mod setup;
-pub mod socket;
-pub mod sync;
-pub mod track;
-pub mod vips;
+pub(crate) mod accept;
+pub(crate) mod announce;
+pub(crate) mod iface;
+pub(crate) mod instance;
+pub(crate) mod machine;
+pub(crate) mod packet;
+pub(crate) mod setup;
+pub(crate) mod socket;
+pub(crate) mod sync;
+pub(crate) mod track;
+pub(crate) mod vips;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,7 +93,7 @@ struct Vrrp {
 }
 
 /// Runs every `vrrp_instance` of `cfg` until [`Control::Shutdown`].
-pub async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
+pub(crate) async fn run(cfg: Arc<Config>, rvsd: Rvsd, mut ctl: mpsc::Receiver<Control>) {
     let (events, mut ev_rx) = mpsc::channel(256);
     let mut v = Vrrp {
         rvsd,

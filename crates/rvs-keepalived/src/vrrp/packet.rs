@@ -25,22 +25,22 @@ use std::net::IpAddr;
 use rvs_wire::checksum::{Checksum, ipv4_pseudo_header, ipv6_pseudo_header};
 
 /// IP protocol number of VRRP.
-pub const PROTO_VRRP: u8 = 112;
+pub(crate) const PROTO_VRRP: u8 = 112;
 /// The one packet type: ADVERTISEMENT.
 const TYPE_ADVERT: u8 = 1;
 /// The fixed header.
 const HEADER_LEN: usize = 8;
 /// VRRPv2's authentication data.
-pub const AUTH_LEN: usize = 8;
+pub(crate) const AUTH_LEN: usize = 8;
 /// v2 auth type: none.
-pub const AUTH_NONE: u8 = 0;
+pub(crate) const AUTH_NONE: u8 = 0;
 /// v2 auth type: simple text password (RFC 2338; dropped by RFC 3768 but
 /// still sent and checked by keepalived).
-pub const AUTH_PASS: u8 = 1;
+pub(crate) const AUTH_PASS: u8 = 1;
 
 /// Protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Version {
+pub(crate) enum Version {
     /// RFC 3768 (IPv4 only, seconds, optional password).
     V2,
     /// RFC 5798 (IPv4 and IPv6, centiseconds, pseudo-header checksum).
@@ -49,7 +49,7 @@ pub enum Version {
 
 impl Version {
     /// From the configuration's number (2 or 3).
-    pub fn from_number(n: u8) -> Option<Version> {
+    pub(crate) fn from_number(n: u8) -> Option<Version> {
         match n {
             2 => Some(Version::V2),
             3 => Some(Version::V3),
@@ -67,7 +67,7 @@ impl Version {
 
 /// One advertisement, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Advert {
+pub(crate) struct Advert {
     /// Version.
     pub version: Version,
     /// Virtual router id.
@@ -87,7 +87,7 @@ pub struct Advert {
 
 /// Why bytes are not an advertisement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// Fewer bytes than the header and its addresses need.
     Short,
     /// More bytes than the header and its addresses need.
@@ -105,7 +105,7 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// A short name for counters.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             DecodeError::Short | DecodeError::Long => "length",
             DecodeError::Version(_) => "version",
@@ -131,7 +131,7 @@ impl std::fmt::Display for DecodeError {
 
 /// The IP addresses a v3 checksum covers (and the family of the packet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Path {
+pub(crate) struct Path {
     /// Source address of the IP packet.
     pub src: IpAddr,
     /// Destination address (the group, or a unicast peer).
@@ -173,7 +173,7 @@ fn sum(version: Version, path: &Path, msg: &[u8]) -> Checksum {
 }
 
 /// Decodes one advertisement received on `path`.
-pub fn decode(buf: &[u8], path: &Path) -> Result<Advert, DecodeError> {
+pub(crate) fn decode(buf: &[u8], path: &Path) -> Result<Advert, DecodeError> {
     let v6 = path.v6()?;
     let head: &[u8; HEADER_LEN] = buf.first_chunk().ok_or(DecodeError::Short)?;
     let version = match head[0] >> 4 {
@@ -237,7 +237,7 @@ pub fn decode(buf: &[u8], path: &Path) -> Result<Advert, DecodeError> {
 
 impl Advert {
     /// The interval as a duration.
-    pub fn interval(&self) -> std::time::Duration {
+    pub(crate) fn interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(u64::from(self.interval_cs) * 10)
     }
 
@@ -245,7 +245,7 @@ impl Advert {
     /// the other family are left out (the caller never mixes them); at
     /// most 255 are sent. v2's interval is whole seconds (at least 1), v3's
     /// at most 4095 cs.
-    pub fn encode(&self, path: &Path) -> Vec<u8> {
+    pub(crate) fn encode(&self, path: &Path) -> Vec<u8> {
         let v6 = matches!(path.src, IpAddr::V6(_));
         let addrs: Vec<&IpAddr> = self
             .addrs
@@ -283,7 +283,7 @@ impl Advert {
 
 /// The 8 auth-data bytes of a password: its first 8 bytes, zero-padded
 /// (keepalived truncates longer ones the same way).
-pub fn password_bytes(pass: &[u8]) -> [u8; AUTH_LEN] {
+pub(crate) fn password_bytes(pass: &[u8]) -> [u8; AUTH_LEN] {
     let mut out = [0u8; AUTH_LEN];
     for (d, s) in out.iter_mut().zip(pass) {
         *d = *s;

@@ -13,7 +13,7 @@ use super::packet::Version;
 
 /// An instance, resolved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// The instance as configured.
     pub inst: VrrpInstance,
     /// Version in force.
@@ -33,7 +33,7 @@ pub struct Setup {
 /// What cannot change under a running instance (its socket and
 /// identity on the wire): a change restarts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     interface: String,
     vrid: u8,
     version: Version,
@@ -45,7 +45,7 @@ pub struct Identity {
 impl Setup {
     /// Every instance of `cfg`; a `track_script` naming no `vrrp_script`
     /// is left out with a warning (keepalived does the same).
-    pub fn all(cfg: &Config) -> Vec<Setup> {
+    pub(crate) fn all(cfg: &Config) -> Vec<Setup> {
         cfg.vrrp_instances
             .iter()
             .map(|inst| Setup::of(cfg, inst))
@@ -100,17 +100,17 @@ impl Setup {
     }
 
     /// The instance's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.inst.name
     }
 
     /// IPv6 ([`VrrpInstance::is_v6`]).
-    pub fn v6(&self) -> bool {
+    pub(crate) fn v6(&self) -> bool {
         self.inst.is_v6()
     }
 
     /// The VIPs adverts carry: the instance's family only.
-    pub fn advertised(&self) -> Vec<IpAddr> {
+    pub(crate) fn advertised(&self) -> Vec<IpAddr> {
         let v6 = self.v6();
         self.inst
             .vips
@@ -121,7 +121,7 @@ impl Setup {
     }
 
     /// See [`Identity`].
-    pub fn identity(&self) -> Identity {
+    pub(crate) fn identity(&self) -> Identity {
         Identity {
             interface: self.inst.interface.clone(),
             vrid: self.inst.vrid,

@@ -32,14 +32,14 @@ use tokio::io::unix::AsyncFd;
 use super::packet::PROTO_VRRP;
 
 /// The IPv4 VRRP group.
-pub const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub(crate) const GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// The IPv6 VRRP group.
-pub const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub(crate) const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
 /// `IPV6_MULTICAST_ALL` (linux/in6.h), not in every libc.
 const IPV6_MULTICAST_ALL: libc::c_int = 29;
 
 /// The group of a family.
-pub fn group(v6: bool) -> IpAddr {
+pub(crate) fn group(v6: bool) -> IpAddr {
     if v6 {
         IpAddr::V6(GROUP6)
     } else {
@@ -49,7 +49,7 @@ pub fn group(v6: bool) -> IpAddr {
 
 /// A received VRRP packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     /// IP source.
     pub src: IpAddr,
     /// IP destination (the group or our address).
@@ -62,7 +62,7 @@ pub struct Received {
 
 /// A VRRP socket on one interface.
 #[derive(Debug)]
-pub struct VrrpSocket {
+pub(crate) struct VrrpSocket {
     fd: AsyncFd<OwnedFd>,
     v6: bool,
     ifindex: u32,
@@ -101,7 +101,12 @@ impl VrrpSocket {
     /// the group unless `multicast` is false (unicast peers). rvsd keeps
     /// its ports in all-multicast mode, so a group joined on the TAP
     /// passes the port's filter too.
-    pub fn open(ifname: &str, ifindex: u32, v6: bool, multicast: bool) -> io::Result<VrrpSocket> {
+    pub(crate) fn open(
+        ifname: &str,
+        ifindex: u32,
+        v6: bool,
+        multicast: bool,
+    ) -> io::Result<VrrpSocket> {
         let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
         // SAFETY: plain socket(2).
         let raw = unsafe {
@@ -193,7 +198,7 @@ impl VrrpSocket {
     /// Receives the next VRRP packet. An IPv4 packet whose header does not
     /// hold together is returned with an empty payload (it decodes as too
     /// short and is counted as such).
-    pub async fn recv(&self) -> io::Result<Received> {
+    pub(crate) async fn recv(&self) -> io::Result<Received> {
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| recv_one(fd.get_ref().as_raw_fd(), self.v6)) {
@@ -204,7 +209,7 @@ impl VrrpSocket {
     }
 
     /// Sends `payload` from `src` to `dst`.
-    pub async fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
         loop {
             let mut guard = self.fd.writable().await?;
             let s = guard.get_ref().get_ref().as_raw_fd();
@@ -279,7 +284,7 @@ fn recv_one(s: RawFd, v6: bool) -> io::Result<Received> {
 
 /// Takes the IPv4 header off (keepalived's length checks: the header's
 /// total length must be what arrived).
-pub fn strip_ipv4(pkt: &[u8]) -> Received {
+pub(crate) fn strip_ipv4(pkt: &[u8]) -> Received {
     let bad = Received {
         src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -406,7 +411,7 @@ const IFA_F_TENTATIVE: u32 = 0x40;
 /// interface `ifindex` still tentative (duplicate address detection under
 /// way, a second or so after a TAP comes up) or found duplicate. An
 /// address the kernel does not list there is left to the send.
-pub fn check_source(ifindex: u32, src: Ipv6Addr) -> io::Result<()> {
+pub(crate) fn check_source(ifindex: u32, src: Ipv6Addr) -> io::Result<()> {
     let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
     check_in(&table, ifindex, src)
 }

@@ -19,7 +19,7 @@ use crate::conf::model::SyncGroup;
 
 /// An order to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// Move to this state.
     Follow(State),
     /// Another member is faulty (or none is any more).
@@ -38,7 +38,7 @@ struct Member {
 
 /// What an event leads to.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Orders to members, by instance name.
     pub orders: Vec<(String, Order)>,
     /// The group (by index) whose state changed, and to what.
@@ -47,7 +47,7 @@ pub struct Outcome {
 
 /// Every sync group's members and state.
 #[derive(Debug)]
-pub struct Groups {
+pub(crate) struct Groups {
     groups: Vec<SyncGroup>,
     members: BTreeMap<String, Member>,
     states: Vec<State>,
@@ -55,7 +55,7 @@ pub struct Groups {
 
 impl Groups {
     /// The groups of a configuration.
-    pub fn new(groups: &[SyncGroup]) -> Groups {
+    pub(crate) fn new(groups: &[SyncGroup]) -> Groups {
         let mut members = BTreeMap::new();
         for g in groups {
             for m in &g.members {
@@ -80,7 +80,7 @@ impl Groups {
     /// The groups after a reload: what is known of the members still
     /// configured whose instance keeps running (`kept`), and of the groups
     /// still configured, is kept.
-    pub fn reloaded(self, groups: &[SyncGroup], kept: &[String]) -> Groups {
+    pub(crate) fn reloaded(self, groups: &[SyncGroup], kept: &[String]) -> Groups {
         let mut new = Groups::new(groups);
         for (name, m) in &mut new.members {
             if let Some(old) = self.members.get(name)
@@ -98,17 +98,12 @@ impl Groups {
     }
 
     /// Group `i`.
-    pub fn group(&self, i: usize) -> Option<&SyncGroup> {
+    pub(crate) fn group(&self, i: usize) -> Option<&SyncGroup> {
         self.groups.get(i)
     }
 
-    /// The groups.
-    pub fn all(&self) -> &[SyncGroup] {
-        &self.groups
-    }
-
     /// A member's state changed (or its own fault did).
-    pub fn on_event(&mut self, ev: &Event) -> Outcome {
+    pub(crate) fn on_event(&mut self, ev: &Event) -> Outcome {
         let mut out = Outcome::default();
         let Some(gi) = self
             .groups
@@ -178,7 +173,7 @@ impl Groups {
     }
 
     /// Group states as JSON for the dump.
-    pub fn dump(&self) -> serde_json::Value {
+    pub(crate) fn dump(&self) -> serde_json::Value {
         self.groups
             .iter()
             .zip(&self.states)

@@ -28,7 +28,7 @@ use crate::conf::model::VrrpScript;
 
 /// An item's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Status {
+pub(crate) enum Status {
     /// No result yet.
     Init,
     /// Fine.
@@ -39,7 +39,7 @@ pub enum Status {
 
 /// One tracked thing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Item {
+pub(crate) struct Item {
     /// `script NAME` or `interface NAME`.
     pub label: String,
     /// Its weight.
@@ -50,7 +50,7 @@ pub struct Item {
 
 /// What tracking does to an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Effect {
+pub(crate) struct Effect {
     /// The effective priority.
     pub priority: u8,
     /// FAULT.
@@ -61,14 +61,14 @@ pub struct Effect {
 
 /// The tracked items of one instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tracking {
+pub(crate) struct Tracking {
     /// The items, in the order their trackers report them.
     pub items: Vec<Item>,
 }
 
 impl Tracking {
     /// Item `i` reports `status`; true if that changed anything.
-    pub fn set(&mut self, i: usize, status: Status) -> bool {
+    pub(crate) fn set(&mut self, i: usize, status: Status) -> bool {
         match self.items.get_mut(i) {
             Some(it) if it.status != status => {
                 it.status = status;
@@ -79,7 +79,7 @@ impl Tracking {
     }
 
     /// The effect on an instance of priority `base`.
-    pub fn effect(&self, base: u8) -> Effect {
+    pub(crate) fn effect(&self, base: u8) -> Effect {
         let mut total = i64::from(base);
         let (mut fault, mut pending) = (false, false);
         for it in &self.items {
@@ -106,7 +106,7 @@ impl Tracking {
 
 /// A script's rise/fall counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RiseFall {
+pub(crate) struct RiseFall {
     rise: u32,
     fall: u32,
     status: Status,
@@ -116,7 +116,7 @@ pub struct RiseFall {
 
 impl RiseFall {
     /// Starts with no result.
-    pub fn new(rise: u32, fall: u32) -> RiseFall {
+    pub(crate) fn new(rise: u32, fall: u32) -> RiseFall {
         RiseFall {
             rise: rise.max(1),
             fall: fall.max(1),
@@ -126,7 +126,7 @@ impl RiseFall {
     }
 
     /// One result; the status after it.
-    pub fn record(&mut self, ok: bool) -> Status {
+    pub(crate) fn record(&mut self, ok: bool) -> Status {
         match (self.status, ok) {
             (Status::Init, true) => self.status = Status::Ok,
             (Status::Init, false) => self.status = Status::Failed,
@@ -145,11 +145,15 @@ impl RiseFall {
 }
 
 /// A report: item index and status.
-pub type Report = (usize, Status);
+pub(crate) type Report = (usize, Status);
 
 /// Runs `script` every interval; reports item `i`'s status when it
 /// changes (the first result always).
-pub fn spawn_script(i: usize, script: VrrpScript, tx: mpsc::Sender<Report>) -> JoinHandle<()> {
+pub(crate) fn spawn_script(
+    i: usize,
+    script: VrrpScript,
+    tx: mpsc::Sender<Report>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut rf = RiseFall::new(script.rise, script.fall);
         let mut last = Status::Init;
@@ -179,7 +183,7 @@ pub fn spawn_script(i: usize, script: VrrpScript, tx: mpsc::Sender<Report>) -> J
 
 /// Watches interface `name`'s operational state; reports item `i`'s
 /// status when it changes (the first reading always).
-pub fn spawn_interface(i: usize, name: String, tx: mpsc::Sender<Report>) -> JoinHandle<()> {
+pub(crate) fn spawn_interface(i: usize, name: String, tx: mpsc::Sender<Report>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last = Status::Init;
         let mut tick = tokio::time::interval(Duration::from_millis(200));

@@ -28,7 +28,7 @@ use crate::rvsd::Rvsd;
 
 /// Where a configured interface name lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// rvsd's port, whose kernel side is the TAP.
     Rvsd {
         /// The port.
@@ -42,7 +42,7 @@ pub enum Place {
 
 impl Place {
     /// The kernel interface VRRP and announcements use.
-    pub fn kernel_if(&self) -> &str {
+    pub(crate) fn kernel_if(&self) -> &str {
         match self {
             Place::Rvsd { tap, .. } => tap,
             Place::Kernel(name) => name,
@@ -50,7 +50,7 @@ impl Place {
     }
 
     /// rvsd's port, if any.
-    pub fn port(&self) -> Option<&str> {
+    pub(crate) fn port(&self) -> Option<&str> {
         match self {
             Place::Rvsd { port, .. } => Some(port),
             Place::Kernel(_) => None,
@@ -61,7 +61,7 @@ impl Place {
 /// Finds where `name` lives: rvsd's ports first (by port name, then by
 /// TAP name), else the kernel. A port without a TAP cannot carry VRRP:
 /// an error; so is an rvsd that exists but does not answer.
-pub async fn resolve(rvsd: &Rvsd, name: &str) -> anyhow::Result<Place> {
+pub(crate) async fn resolve(rvsd: &Rvsd, name: &str) -> anyhow::Result<Place> {
     if !rvsd.socket().exists() {
         tracing::info!(
             "no rvsd at {}: {name} is taken as a kernel interface",
@@ -97,7 +97,7 @@ pub async fn resolve(rvsd: &Rvsd, name: &str) -> anyhow::Result<Place> {
 
 /// A VIP and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlacedVip {
+pub(crate) struct PlacedVip {
     /// The address.
     pub vip: VirtualIp,
     /// Its interface.
@@ -114,7 +114,7 @@ impl PlacedVip {
     }
 
     /// Adds it.
-    pub async fn add(&self, rvsd: &Rvsd) -> anyhow::Result<()> {
+    pub(crate) async fn add(&self, rvsd: &Rvsd) -> anyhow::Result<()> {
         match &self.place {
             Place::Rvsd { port, .. } => {
                 let a = self.ifaddr(port);
@@ -131,7 +131,7 @@ impl PlacedVip {
 
     /// Whether rvsd was asked and does not list it (false for a kernel
     /// interface, and when rvsd cannot be asked: nothing to restore then).
-    pub async fn missing_from_rvsd(&self, rvsd: &Rvsd) -> bool {
+    pub(crate) async fn missing_from_rvsd(&self, rvsd: &Rvsd) -> bool {
         let Place::Rvsd { port, .. } = &self.place else {
             return false;
         };
@@ -139,7 +139,7 @@ impl PlacedVip {
     }
 
     /// Removes it.
-    pub async fn del(&self, rvsd: &Rvsd) -> anyhow::Result<()> {
+    pub(crate) async fn del(&self, rvsd: &Rvsd) -> anyhow::Result<()> {
         match &self.place {
             Place::Rvsd { port, .. } => {
                 let a = self.ifaddr(port);
