@@ -879,27 +879,15 @@ impl Node {
                 if to.is_multicast() {
                     reply_l2.src = MacAddr::from_ipv6_multicast(to);
                 }
-                let msg_len = na.buffer_len();
                 let (buf, _) = frame.buffer_mut();
-                let Some(out) = buf.get_mut(l3..l3 + ipv6::HEADER_LEN + msg_len) else {
+                let Some(len) = buf
+                    .get_mut(l3..)
+                    .and_then(|out| emit_nd_packet(out, target, to, &na))
+                else {
                     return self.drop(DropReason::NoRoom);
                 };
-                let (hdr, body) = out.split_at_mut(ipv6::HEADER_LEN);
-                let written = Ipv6Repr {
-                    src: target,
-                    dst: to,
-                    next_header: ip_proto::ICMPV6,
-                    hop_limit: 255,
-                    traffic_class: 0,
-                    flow_label: 0,
-                    payload_len: msg_len as u16,
-                }
-                .emit(hdr)
-                .is_ok()
-                    && na.emit(target, to, body).is_ok();
-                let fs =
-                    l2::write_reply(buf, l3, &reply_l2, mac, ethertype::IPV6).filter(|_| written);
-                let end = l3 + ipv6::HEADER_LEN + msg_len;
+                let fs = l2::write_reply(buf, l3, &reply_l2, mac, ethertype::IPV6);
+                let end = l3 + len;
                 self.transmit(frame, fs, end, port, |c| &mut c.na_sent)
             }
             Icmpv6Repr::NeighborAdvert {
@@ -1099,30 +1087,15 @@ impl Node {
             target,
             target_lladdr: Some(mac),
         };
-        let msg_len = na.buffer_len();
         let (buf, start) = frame.buffer_mut();
-        let l3 = start + off;
-        let Some(out) = buf.get_mut(l3..l3 + ipv6::HEADER_LEN + msg_len) else {
-            return self.drop(DropReason::NoRoom);
-        };
-        let (hdr, body) = out.split_at_mut(ipv6::HEADER_LEN);
-        let ok = Ipv6Repr {
-            src,
-            dst,
-            next_header: ip_proto::ICMPV6,
-            hop_limit: 255,
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: msg_len as u16,
-        }
-        .emit(hdr)
-        .is_ok()
-            && na.emit(src, dst, body).is_ok();
-        match buf.get_mut(start + 6..start + 12) {
-            Some(s) if ok => s.copy_from_slice(&mac.octets()),
+        let len = buf
+            .get_mut(start + off..)
+            .and_then(|out| emit_nd_packet(out, src, dst, &na));
+        match (len, buf.get_mut(start + 6..start + 12)) {
+            (Some(_), Some(s)) => s.copy_from_slice(&mac.octets()),
             _ => return self.drop(DropReason::NoRoom),
         }
-        if !set_bounds(frame, start, off + ipv6::HEADER_LEN + msg_len) {
+        if !set_bounds(frame, start, off + len.unwrap_or(0)) {
             return self.drop(DropReason::NoRoom);
         }
         inc(&mut self.counters.unsolicited_na_sent);
@@ -1154,30 +1127,13 @@ impl Node {
             return self.drop(DropReason::NoRoute);
         };
         let (to, na) = Icmpv6Repr::answer_solicitation(src, target, mac, true);
-        let msg_len = na.buffer_len();
         let (buf, _) = frame.buffer_mut();
-        let Some(out) = buf.get_mut(l3..l3 + ipv6::HEADER_LEN + msg_len) else {
-            return self.drop(DropReason::NoRoom);
-        };
-        let (hdr, body) = out.split_at_mut(ipv6::HEADER_LEN);
-        let ok = Ipv6Repr {
-            src: target,
-            dst: to,
-            next_header: ip_proto::ICMPV6,
-            hop_limit: 255,
-            traffic_class: 0,
-            flow_label: 0,
-            payload_len: msg_len as u16,
-        }
-        .emit(hdr)
-        .is_ok()
-            && na.emit(target, to, body).is_ok()
-            && l2::write_reply(buf, l3, l2, mac, ethertype::IPV6).is_some()
-            && set_bounds(
-                frame,
-                l3 - l2.l3_offset,
-                l2.l3_offset + ipv6::HEADER_LEN + msg_len,
-            );
+        let len = buf
+            .get_mut(l3..)
+            .and_then(|out| emit_nd_packet(out, target, to, &na));
+        let written = len.filter(|_| l2::write_reply(buf, l3, l2, mac, ethertype::IPV6).is_some());
+        let ok =
+            written.is_some_and(|len| set_bounds(frame, l3 - l2.l3_offset, l2.l3_offset + len));
         if ok {
             Action::Kernel
         } else {
@@ -1315,10 +1271,7 @@ fn emit_nd(
     dst: Ipv6Addr,
     msg: &Icmpv6Repr<'_>,
 ) -> Option<usize> {
-    let msg_len = msg.buffer_len();
-    let total = rvs_wire::ethernet::HEADER_LEN + ipv6::HEADER_LEN + msg_len;
-    let frame = out.get_mut(..total)?;
-    let (eth, rest) = frame.split_at_mut(rvs_wire::ethernet::HEADER_LEN);
+    let (eth, rest) = out.split_at_mut_checked(rvs_wire::ethernet::HEADER_LEN)?;
     rvs_wire::ethernet::EthernetRepr {
         src: mac,
         dst: MacAddr::from_ipv6_multicast(dst),
@@ -1326,7 +1279,20 @@ fn emit_nd(
     }
     .emit(eth)
     .ok()?;
-    let (hdr, body) = rest.split_at_mut(ipv6::HEADER_LEN);
+    Some(rvs_wire::ethernet::HEADER_LEN + emit_nd_packet(rest, src, dst, msg)?)
+}
+
+/// Writes the IPv6 packet of the ND message `msg` (hop limit 255, as
+/// RFC 4861 requires) at the start of `out`; returns its length.
+fn emit_nd_packet(
+    out: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    msg: &Icmpv6Repr<'_>,
+) -> Option<usize> {
+    let msg_len = msg.buffer_len();
+    let total = ipv6::HEADER_LEN + msg_len;
+    let (hdr, body) = out.get_mut(..total)?.split_at_mut(ipv6::HEADER_LEN);
     Ipv6Repr {
         src,
         dst,
