@@ -246,6 +246,19 @@ fn advert_shape(cap: &str, src: &str) -> String {
         .join(", ")
 }
 
+/// Checks a takeover `took` seconds after the MASTER died against the
+/// master-down interval `bound` (3 × advert + skew): at most the bound and
+/// a scheduling margin, at least the bound less one advert interval (the
+/// dead MASTER's last advert was up to one interval before), and prints it.
+#[track_caller]
+fn crash_takeover(who: &str, after: &str, took: f64, bound: f64, logs: &str) {
+    println!("{who} took over {took:.3} s after {after} (bound {bound:.3} s)");
+    assert!(
+        took > bound - 1.1 && took < bound + 0.3,
+        "takeover {took:.3} s\n{logs}"
+    );
+}
+
 #[test]
 fn rvs_master_keepalived_backup_then_master_killed() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -290,13 +303,12 @@ fn rvs_master_keepalived_backup_then_master_killed() {
     // The whole node is gone (its kernel still holds the VIP).
     lan.a.ip(&["link", "set", &lan.a_if, "down"]);
     let took = master_after(&ka.d, before, t0, &|| logs(&rvs, &ka.d));
-    println!(
-        "keepalived took over {took:.3} s after rvs-keepalived was killed (bound {DOWN_100:.3} s)"
-    );
-    assert!(
-        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
-        "takeover {took:.3} s\n{}",
-        logs(&rvs, &ka.d)
+    crash_takeover(
+        "keepalived",
+        "rvs-keepalived was killed",
+        took,
+        DOWN_100,
+        &logs(&rvs, &ka.d),
     );
     poll_until(
         Duration::from_secs(5),
@@ -356,13 +368,12 @@ fn keepalived_master_rvs_backup_then_master_killed() {
     ka.crash();
     lan.b.ip(&["link", "set", &lan.b_if, "down"]);
     let took = master_after(&rvs, before, t0, &|| logs(&rvs, &ka.d));
-    println!(
-        "rvs-keepalived took over {took:.3} s after keepalived was killed (bound {DOWN_100:.3} s)"
-    );
-    assert!(
-        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
-        "takeover {took:.3} s\n{}",
-        logs(&rvs, &ka.d)
+    crash_takeover(
+        "rvs-keepalived",
+        "keepalived was killed",
+        took,
+        DOWN_100,
+        &logs(&rvs, &ka.d),
     );
     poll_until(
         Duration::from_secs(5),
@@ -595,13 +606,12 @@ fn rvsd_mode_both_directions() {
     ka.crash();
     lan.b.ip(&["link", "set", &lan.b_if, "down"]);
     let took = master_after(&rvs, 0, t0, &|| all(&rvs, &ka.d, &rvsd));
-    println!(
-        "rvs-keepalived (rvsd mode) took over {took:.3} s after keepalived was killed (bound {DOWN_100:.3} s)"
-    );
-    assert!(
-        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
-        "{took:.3} s\n{}",
-        all(&rvs, &ka.d, &rvsd)
+    crash_takeover(
+        "rvs-keepalived (rvsd mode)",
+        "keepalived was killed",
+        took,
+        DOWN_100,
+        &all(&rvs, &ka.d, &rvsd),
     );
     poll_until(
         Duration::from_secs(2),
@@ -778,13 +788,12 @@ fn v3_ipv6_both_ways() {
     rvs.kill();
     lan.a.ip(&["link", "set", &lan.a_if, "down"]);
     let took = master_after(&ka.d, 0, t0, &|| logs(&rvs, &ka.d));
-    println!(
-        "keepalived (v3, IPv6) took over {took:.3} s after rvs-keepalived was killed (bound {DOWN_100:.3} s)"
-    );
-    assert!(
-        took > DOWN_100 - 1.1 && took < DOWN_100 + 0.3,
-        "{took:.3} s\n{}",
-        logs(&rvs, &ka.d)
+    crash_takeover(
+        "keepalived (v3, IPv6)",
+        "rvs-keepalived was killed",
+        took,
+        DOWN_100,
+        &logs(&rvs, &ka.d),
     );
     let cap = capture_vrrp(
         &lan.client,
@@ -1231,13 +1240,12 @@ fn rvsd_mode_v3_ipv6_both_directions() {
     let _ = rvsd.child.wait();
     lan.a.ip(&["link", "set", &lan.a_if, "down"]);
     let took = master_after(&ka, 0, t0, &|| all(&rvs, &ka.d, &rvsd));
-    println!(
-        "keepalived (v3 IPv6) took over {took:.3} s after the rvsd node was killed (bound {DOWN_50:.3} s)"
-    );
-    assert!(
-        took > DOWN_50 - 1.1 && took < DOWN_50 + 0.3,
-        "{took:.3} s\n{}",
-        all(&rvs, &ka.d, &rvsd)
+    crash_takeover(
+        "keepalived (v3 IPv6)",
+        "the rvsd node was killed",
+        took,
+        DOWN_50,
+        &all(&rvs, &ka.d, &rvsd),
     );
     assert_eq!(nd_owner(&lan, VIP6), "B", "{}", all(&rvs, &ka.d, &rvsd));
     assert_eq!(ka.terminate(), Some(0), "{}", all(&rvs, &ka.d, &rvsd));
