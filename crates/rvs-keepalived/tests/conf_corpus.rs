@@ -157,6 +157,8 @@ fn inst(name: &str, iface: &str, vrid: u8, loc: Loc) -> VrrpInstance {
         notify: None,
         garp_master_delay: None,
         garp_master_repeat: None,
+        garp_master_refresh: None,
+        garp_master_refresh_repeat: None,
         loc,
     }
 }

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::harness::{HttpServer, Rvsd, Segment, mac, offloads_off, sysctl};
+use common::harness::{Capture, HttpServer, Rvsd, Segment, mac, offloads_off, sysctl};
 use common::keepalived::{
     Daemon, TempDir, api, rvs_keepalived, rvsd_addrs, rvsd_services, wait_until,
 };
@@ -56,6 +56,8 @@ vrrp_instance VI_1 {{
     virtual_router_id 51
     priority {priority}
     advert_int 1
+    garp_master_delay 0
+    garp_master_refresh 1
     authentication {{
         auth_type PASS
         auth_pass rvs-e2e
@@ -200,6 +202,23 @@ fn killing_the_master_moves_the_vip_and_traffic_continues() {
     }
     thread::sleep(Duration::from_secs(2));
     assert!(!has_vip(&b.socket), "B holds the VIP too\n{}", logs(&a, &b));
+    // `garp_master_refresh 1`: the MASTER keeps announcing the VIP, a
+    // gratuitous ARP a second from A's port.
+    let cap = Capture::start(&client, &c_if);
+    thread::sleep(Duration::from_millis(2500));
+    let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
+    let garps = cap
+        .finish()
+        .iter()
+        .filter(|f| {
+            f.len() >= 42
+                && f[12..14] == [0x08, 0x06]
+                && f[28..32] == vip.octets()
+                && f[38..42] == vip.octets()
+                && f[6..12] == mac(0x31, 1)
+        })
+        .count();
+    assert!((2..=3).contains(&garps), "{garps} gratuitous ARPs in 2.5 s");
     // An operator removes the VIP from the MASTER's rvsd by hand: the
     // MASTER adds it back (and announces it) within its recheck period.
     api(

@@ -58,6 +58,11 @@ pub struct GlobalDefs {
     pub garp_master_delay: Duration,
     /// `vrrp_garp_master_repeat` (default 5): gratuitous ARPs per burst.
     pub garp_master_repeat: u32,
+    /// `vrrp_garp_master_refresh` (default 0: none): while MASTER,
+    /// gratuitous ARPs again at this interval.
+    pub garp_master_refresh: Option<Duration>,
+    /// `vrrp_garp_master_refresh_repeat` (default 1): ARPs per refresh.
+    pub garp_master_refresh_repeat: u32,
     /// `vrrp_startup_delay` (default 0).
     pub vrrp_startup_delay: Duration,
     /// `script_user` (`USER [GROUP]`) for scripts, if set.
@@ -77,6 +82,8 @@ impl Default for GlobalDefs {
             vrrp_version: 2,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
+            garp_master_refresh: None,
+            garp_master_refresh_repeat: 1,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
@@ -470,6 +477,10 @@ pub struct VrrpInstance {
     pub garp_master_delay: Option<Duration>,
     /// `garp_master_repeat` (else global).
     pub garp_master_repeat: Option<u32>,
+    /// `garp_master_refresh` (else global; zero: none).
+    pub garp_master_refresh: Option<Duration>,
+    /// `garp_master_refresh_repeat` (else global).
+    pub garp_master_refresh_repeat: Option<u32>,
     /// Where.
     pub loc: Loc,
 }

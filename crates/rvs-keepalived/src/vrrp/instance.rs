@@ -498,7 +498,8 @@ impl Inst {
     }
 
     /// Gratuitous ARPs / unsolicited NAs: a burst now and one after the
-    /// delay, each of `garp_repeat` copies.
+    /// delay, each of `garp_repeat` copies, then `garp_refresh_repeat`
+    /// copies every `garp_refresh` while MASTER.
     fn announce(&mut self) {
         if let Some(g) = self.garp.take() {
             g.abort();
@@ -521,9 +522,13 @@ impl Inst {
             }
         }
         let (repeat, delay) = (self.setup.garp_repeat.max(1), self.setup.garp_delay);
+        let refresh = self
+            .setup
+            .garp_refresh
+            .map(|every| (every, self.setup.garp_refresh_repeat.max(1)));
         let name = self.name().to_string();
         self.garp = Some(tokio::spawn(async move {
-            let burst = || {
+            let burst = |repeat: u32| {
                 for (idx, frames) in &sends {
                     for _ in 0..repeat {
                         if let Err(e) = super::announce::send(*idx, frames) {
@@ -533,10 +538,18 @@ impl Inst {
                     }
                 }
             };
-            burst();
+            burst(repeat);
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
-                burst();
+                burst(repeat);
+            }
+            // `garp_master_refresh`: until the task is aborted (leaving
+            // MASTER, or a new announcement).
+            if let Some((every, n)) = refresh {
+                loop {
+                    tokio::time::sleep(every).await;
+                    burst(n);
+                }
             }
         }));
     }

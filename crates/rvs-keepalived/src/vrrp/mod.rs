@@ -26,8 +26,9 @@
 //! rvs-keepalived sends `garp_master_repeat` gratuitous ARPs (IPv6:
 //! unsolicited NAs) per VIP on the interface (the TAP: rvsd forwards a
 //! gratuitous ARP for an address it owns), and as many again after
-//! `garp_master_delay` ([`announce`]); the periodic refresh
-//! (`garp_master_refresh`) is not done. While MASTER, an instance asks
+//! `garp_master_delay` ([`announce`]), then, with
+//! `garp_master_refresh`, `garp_master_refresh_repeat` of them at that
+//! interval for as long as it stays MASTER. While MASTER, an instance asks
 //! rvsd every 2 s whether it still holds the VIPs and adds back (and
 //! announces) any that are gone (an `rvsip addr del` by hand, an rvsd
 //! that lost them). On leaving MASTER (BACKUP,

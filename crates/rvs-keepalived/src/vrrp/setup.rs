@@ -24,6 +24,10 @@ pub(crate) struct Setup {
     pub garp_repeat: u32,
     /// Delay of the second burst (zero: none).
     pub garp_delay: Duration,
+    /// While MASTER, announce again this often (`garp_master_refresh`).
+    pub garp_refresh: Option<Duration>,
+    /// Gratuitous ARPs per refresh.
+    pub garp_refresh_repeat: u32,
     /// `vrrp_startup_delay`.
     pub startup_delay: Duration,
     /// `vrrp_skip_check_adv_addr`.
@@ -63,6 +67,8 @@ impl Setup {
             scripts: Vec::new(),
             garp_repeat: 0,
             garp_delay: Duration::ZERO,
+            garp_refresh: None,
+            garp_refresh_repeat: 1,
             startup_delay: g.vrrp_startup_delay,
             skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
         };
@@ -95,6 +101,13 @@ impl Setup {
             scripts,
             garp_repeat: inst.garp_master_repeat.unwrap_or(g.garp_master_repeat),
             garp_delay: inst.garp_master_delay.unwrap_or(g.garp_master_delay),
+            garp_refresh: inst
+                .garp_master_refresh
+                .or(g.garp_master_refresh)
+                .filter(|d| !d.is_zero()),
+            garp_refresh_repeat: inst
+                .garp_master_refresh_repeat
+                .unwrap_or(g.garp_master_refresh_repeat),
             ..s
         }
     }
@@ -158,5 +171,26 @@ mod tests {
         assert!(src6.v6());
         let peer6 = setup(&format!("{head} unicast_peer {{\n fd00::2\n }}\n}}\n"));
         assert!(peer6.v6());
+    }
+
+    #[test]
+    fn garp_refresh_from_global_defs_or_the_instance() {
+        let inst = "vrrp_instance V {\n interface eth0\n virtual_router_id 5\n";
+        let none = setup(&format!("{inst}}}\n"));
+        assert_eq!((none.garp_refresh, none.garp_refresh_repeat), (None, 1));
+        let global = setup(&format!(
+            "global_defs {{\n vrrp_garp_master_refresh 60\n \
+             vrrp_garp_master_refresh_repeat 2\n}}\n{inst}}}\n"
+        ));
+        assert_eq!(global.garp_refresh, Some(Duration::from_secs(60)));
+        assert_eq!(global.garp_refresh_repeat, 2);
+        // The instance's own settings win; 0 turns the refresh off.
+        let own = setup(&format!(
+            "global_defs {{\n vrrp_garp_master_refresh 60\n}}\n\
+             {inst} garp_master_refresh 0\n garp_master_refresh_repeat 3\n}}\n"
+        ));
+        assert_eq!((own.garp_refresh, own.garp_refresh_repeat), (None, 3));
+        let own = setup(&format!("{inst} garp_master_refresh 5\n}}\n"));
+        assert_eq!(own.garp_refresh, Some(Duration::from_secs(5)));
     }
 }

@@ -17,6 +17,10 @@ pub(crate) fn global_defs(ctx: &mut Ctx, node: &Node, g: &mut GlobalDefs) -> Res
             "vrrp_version" => g.vrrp_version = vrrp_version(n)?,
             "vrrp_garp_master_delay" => g.garp_master_delay = duration_arg(n)?,
             "vrrp_garp_master_repeat" => g.garp_master_repeat = uint_arg(n)?,
+            "vrrp_garp_master_refresh" => {
+                g.garp_master_refresh = Some(duration_arg(n)?).filter(|d| !d.is_zero());
+            }
+            "vrrp_garp_master_refresh_repeat" => g.garp_master_refresh_repeat = uint_arg(n)?,
             "vrrp_startup_delay" => g.vrrp_startup_delay = duration_arg(n)?,
             "script_user" => {
                 let args = n.args_n(1, 2)?;

@@ -98,6 +98,8 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
         notify: None,
         garp_master_delay: None,
         garp_master_repeat: None,
+        garp_master_refresh: None,
+        garp_master_refresh_repeat: None,
         loc: node.loc().clone(),
     };
     let mut p = Pending {
@@ -143,6 +145,10 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
             "notify" => v.notify = Some(script(ctx, n)?),
             "garp_master_delay" => v.garp_master_delay = Some(duration_arg(n)?),
             "garp_master_repeat" => v.garp_master_repeat = Some(uint_arg(n)?),
+            "garp_master_refresh" => v.garp_master_refresh = Some(duration_arg(n)?),
+            "garp_master_refresh_repeat" => {
+                v.garp_master_refresh_repeat = Some(uint_arg(n)?);
+            }
             _ => ctx.other(n, ignored::VRRP_INSTANCE),
         }
     }
