@@ -8,13 +8,15 @@
 //! killed (its process group: a script's children die with it). A script
 //! never blocks the caller beyond its limit.
 //!
-//! It runs as keepalived would run it ([`policy`]): as its own `user`, or
-//! `global_defs`' `script_user`, or `keepalived_script`, or root; and
-//! under `enable_script_security` a root script that a non-root user
-//! could change is refused. The policy is process-wide, like keepalived's
-//! `global_defs`: [`configure`] sets it at start and on every reload, and
-//! each script is resolved and checked once per configuration (the
-//! verdict is kept, so a refusal is logged once, not at every run).
+//! It runs as keepalived would run it ([`policy`]): as its own user (a
+//! `vrrp_script`'s or MISC_CHECK's `user`, the `USER [GROUP]` written
+//! after a notify script's command), or `global_defs`' `script_user`, or
+//! `keepalived_script`, or root; and under `enable_script_security` a
+//! root script that a non-root user could change is refused. The policy
+//! is process-wide, like keepalived's `global_defs`: [`configure`] sets it
+//! at start and on every reload, and each script is resolved and checked
+//! once per configuration (the verdict is kept, so a refusal is logged
+//! once, not at every run).
 
 mod policy;
 mod security;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::conf::model::GlobalDefs;
+use crate::conf::model::{GlobalDefs, Script};
 use policy::Policy;
 use user::RunAs;
 
@@ -94,10 +96,18 @@ fn verdict(cmd: &str, user: Option<&str>) -> Result<RunAs, String> {
     v
 }
 
-/// Runs `cmd` with `args` appended (each single-quoted) as the default
-/// script user, waits at most `timeout`.
-pub(crate) async fn run(cmd: &str, args: &[&str], timeout: Duration) -> ScriptResult {
-    run_as(cmd, None, args, timeout).await
+/// Checks that `USER [[:]GROUP]` names an existing user (and group):
+/// the parser disables a notify script whose user does not, as
+/// keepalived does.
+pub(crate) fn check_user(spec: &str) -> Result<(), String> {
+    RunAs::resolve(spec).map(|_| ())
+}
+
+/// Runs a notify-type script as its own user (else the default script
+/// user), with `args` appended (each single-quoted), waiting at most
+/// `timeout`.
+pub(crate) async fn run(script: &Script, args: &[&str], timeout: Duration) -> ScriptResult {
+    run_as(&script.cmd, script.user.as_deref(), args, timeout).await
 }
 
 /// Runs `cmd` as `user` (`USER [[:]GROUP]`; None: the default script
@@ -158,14 +168,15 @@ async fn exec(cmd: &str, who: &RunAs, args: &[&str], timeout: Duration) -> Scrip
     }
 }
 
-/// Runs a notify script in the background (its result is only logged).
-pub(crate) fn spawn(cmd: &str, args: &[&str]) {
-    let cmd = cmd.to_string();
+/// Runs a notify script in the background, as [`run`] does (its result
+/// is only logged).
+pub(crate) fn spawn(script: &Script, args: &[&str]) {
+    let script = script.clone();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::spawn(async move {
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let r = run(&cmd, &argv, Duration::from_secs(30)).await;
-        tracing::info!("notify `{cmd}` {argv:?}: {r:?}");
+        let r = run(&script, &argv, Duration::from_secs(30)).await;
+        tracing::info!("notify `{}` {argv:?}: {r:?}", script.cmd);
     });
 }
 
@@ -181,21 +192,22 @@ mod tests {
     #[tokio::test]
     async fn exit_codes_and_timeouts() {
         assert_eq!(
-            run("exit 3", &[], Duration::from_secs(5)).await,
+            run_as("exit 3", None, &[], Duration::from_secs(5)).await,
             ScriptResult::Exited(3)
         );
         assert_eq!(
-            run("true", &[], Duration::from_secs(5)).await,
+            run_as("true", None, &[], Duration::from_secs(5)).await,
             ScriptResult::Exited(0)
         );
         assert_eq!(
-            run("sleep 5", &[], Duration::from_millis(100)).await,
+            run_as("sleep 5", None, &[], Duration::from_millis(100)).await,
             ScriptResult::TimedOut
         );
         // Arguments arrive quoted, spaces and quotes intact.
         assert_eq!(
-            run(
+            run_as(
                 "f() { test \"$1\" = \"a b'c\"; }; f",
+                None,
                 &["a b'c"],
                 Duration::from_secs(5)
             )
@@ -238,6 +250,39 @@ mod tests {
         )
         .await;
         assert_eq!(r, ScriptResult::NotStarted);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[tokio::test]
+    async fn notify_scripts_run_as_their_user() {
+        let d = scratch("notify-user", 0o777);
+        let out = d.join("ids");
+        let script = |user: Option<&str>| Script {
+            cmd: format!(
+                "id -u > {0}; id -g >> {0}; echo \"$@\" >> {0}",
+                out.display()
+            ),
+            user: user.map(str::to_string),
+        };
+        // `notify_master "..." nobody`: nobody's uid and gid, with the
+        // notify arguments after the command.
+        let r = run(
+            &script(Some("nobody")),
+            &["INSTANCE", "VI_1"],
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(r, ScriptResult::Exited(0));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "65534\n65534\nINSTANCE VI_1\n"
+        );
+        // Without a user: the default script user (root here: the test
+        // host has no keepalived_script and no script_user is set).
+        std::fs::remove_file(&out).unwrap();
+        let r = run(&script(None), &[], Duration::from_secs(5)).await;
+        assert_eq!(r, ScriptResult::Exited(0));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "0\n0\n\n");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -44,6 +44,19 @@ fn s(x: &str) -> Option<String> {
     Some(x.to_string())
 }
 
+/// A notify-type script run as the default script user.
+fn sc(cmd: &str) -> Option<Script> {
+    sc_as(cmd, None)
+}
+
+/// A notify-type script with its `USER [GROUP]`.
+fn sc_as(cmd: &str, user: Option<&str>) -> Option<Script> {
+    Some(Script {
+        cmd: cmd.into(),
+        user: user.map(str::to_string),
+    })
+}
+
 /// A virtual server with keepalived's defaults.
 fn vs(addr: VsAddr, loc: Loc) -> VirtualServer {
     VirtualServer {
@@ -190,8 +203,8 @@ fn lvs_nat_http() {
     let mut web1 = rs("10.10.1.11", 80, l(25));
     web1.weight = 3;
     web1.inhibit_on_failure = true;
-    web1.notify_up = s("/usr/local/bin/rs-notify up 11");
-    web1.notify_down = s("/usr/local/bin/rs-notify down 11");
+    web1.notify_up = sc("/usr/local/bin/rs-notify up 11");
+    web1.notify_down = sc_as("/usr/local/bin/rs-notify down 11", Some("daemon daemon"));
     web1.checkers = vec![http(
         false,
         vec![
@@ -233,8 +246,8 @@ fn lvs_nat_http() {
             persistence_granularity: Some(24),
             quorum: 2,
             hysteresis: 1,
-            quorum_up: s("/usr/local/bin/vs-up web"),
-            quorum_down: s("/usr/local/bin/vs-down"),
+            quorum_up: sc("/usr/local/bin/vs-up web"),
+            quorum_down: sc_as("/usr/local/bin/vs-down", Some("nobody")),
             sorry_server: Some((ip("10.10.1.250"), 8080)),
             sorry_server_inhibit: true,
             alpha: true,
@@ -513,11 +526,11 @@ fn vrrp_master_with_scripts_and_sync_group() {
                 weight: Some(-5),
             },
         ],
-        notify_master: s("/usr/local/bin/notify master"),
-        notify_backup: s("/usr/local/bin/notify-backup"),
-        notify_fault: s("/usr/local/bin/notify-fault"),
-        notify_stop: s("/usr/local/bin/notify-stop"),
-        notify: s("/usr/local/bin/notify-all"),
+        notify_master: sc_as("/usr/local/bin/notify master", Some("nobody")),
+        notify_backup: sc("/usr/local/bin/notify-backup"),
+        notify_fault: sc("/usr/local/bin/notify-fault"),
+        notify_stop: sc("/usr/local/bin/notify-stop"),
+        notify: sc_as("/usr/local/bin/notify-all", Some("daemon :")),
         ..inst("VI_EXT", "eth0", 51, l(33))
     };
     let int = VrrpInstance {
@@ -562,9 +575,9 @@ fn vrrp_master_with_scripts_and_sync_group() {
         sync_groups: vec![SyncGroup {
             name: "VG_1".into(),
             members: vec!["VI_EXT".into(), "VI_INT".into()],
-            notify_master: s("/usr/local/bin/vg-notify master"),
-            notify_backup: s("/usr/local/bin/vg-backup"),
-            notify_fault: s("/usr/local/bin/vg-fault"),
+            notify_master: sc_as("/usr/local/bin/vg-notify master", Some("nobody nogroup")),
+            notify_backup: sc("/usr/local/bin/vg-backup"),
+            notify_fault: sc("/usr/local/bin/vg-fault"),
             notify: None,
             loc: l(23),
         }],
@@ -749,4 +762,62 @@ fn unknown_and_unsupported_keywords_are_warned_not_dropped() {
     assert_eq!(cfg.virtual_servers[0].scheduler, "lblc");
     assert!(cfg.virtual_servers[0].real_servers[0].checkers.is_empty());
     assert_eq!(cfg.vrrp_instances[0].auth, Auth::Ah(b"x".to_vec()));
+}
+
+#[test]
+fn notify_scripts_take_a_user_and_an_unknown_one_disables_them() {
+    let text = "vrrp_instance V {
+    interface eth0
+    virtual_router_id 5
+    notify_master \"/x.sh\" nobody
+    notify_backup \"/y.sh arg\" no-such-user-rvs
+    notify_fault /z.sh nobody no-such-group-rvs
+    notify_stop /s.sh root :daemon
+}
+virtual_server 10.0.0.1 80 {
+    real_server 10.0.1.1 80 {
+        notify_up /up.sh nobody
+        MISC_CHECK {
+            misc_path \"/chk.sh\" nobody
+        }
+    }
+}
+";
+    let f = Path::new("u.conf");
+    let (cfg, w) = rvs_keepalived::conf::parse_str(text, f).unwrap();
+    let v = &cfg.vrrp_instances[0];
+    assert_eq!(v.notify_master, sc_as("/x.sh", Some("nobody")));
+    assert_eq!(v.notify_stop, sc_as("/s.sh", Some("root :daemon")));
+    // keepalived: "Invalid user/group for notify script ... - ignoring".
+    assert_eq!((&v.notify_backup, &v.notify_fault), (&None, &None));
+    let rs = &cfg.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.notify_up, sc_as("/up.sh", Some("nobody")));
+    // A MISC_CHECK's user is its `user`: the word after misc_path is not.
+    assert!(
+        matches!(&rs.checkers[0].kind, CheckKind::Misc { path, user: None, .. } if path == "/chk.sh")
+    );
+    let w: Vec<_> = w
+        .into_iter()
+        .map(|w| (w.loc.file, w.loc.line, w.message))
+        .collect();
+    assert_eq!(
+        w,
+        vec![
+            warned(
+                f,
+                5,
+                "`notify_backup`: user `no-such-user-rvs` does not exist: the script is disabled"
+            ),
+            warned(
+                f,
+                6,
+                "`notify_fault`: group `no-such-group-rvs` does not exist: the script is disabled"
+            ),
+            warned(
+                f,
+                13,
+                "`misc_path`: `nobody` after the command is ignored (a user is set with `user`)"
+            ),
+        ]
+    );
 }

@@ -236,6 +236,16 @@ const CASES: &[Case] = &[
         says: "unexpected argument `2`",
     },
     Case {
+        text: "vrrp_instance V {\n    interface eth0\n    virtual_router_id 5\n    notify_master /x.sh nobody nogroup extra\n}\n",
+        line: 4,
+        says: "`notify_master`: unexpected argument `extra`",
+    },
+    Case {
+        text: "virtual_server 10.0.0.1 80 {\n    real_server 10.0.1.1 80 {\n        notify_up \"\" nobody\n    }\n}\n",
+        line: 3,
+        says: "`notify_up`: empty command",
+    },
+    Case {
         text: "include\n",
         line: 1,
         says: "`include` takes exactly one",

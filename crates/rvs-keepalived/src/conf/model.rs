@@ -205,9 +205,9 @@ pub struct VirtualServer {
     /// `hysteresis` (default 0).
     pub hysteresis: u32,
     /// `quorum_up` script.
-    pub quorum_up: Option<String>,
+    pub quorum_up: Option<Script>,
     /// `quorum_down` script.
-    pub quorum_down: Option<String>,
+    pub quorum_down: Option<Script>,
     /// `alpha`: real servers start as down until their first check passes.
     pub alpha: bool,
     /// `omega`: run notify_down scripts (and quorum_down) on shutdown/removal.
@@ -251,9 +251,9 @@ pub struct RealServer {
     /// `lthreshold`.
     pub lower_threshold: u32,
     /// `notify_up` script.
-    pub notify_up: Option<String>,
+    pub notify_up: Option<Script>,
     /// `notify_down` script.
-    pub notify_down: Option<String>,
+    pub notify_down: Option<Script>,
     /// `delay_loop` at real-server level.
     pub delay_loop: Option<Duration>,
     /// Its checkers; a real server without any is always up.
@@ -427,6 +427,17 @@ pub struct VrrpScript {
     pub loc: Loc,
 }
 
+/// A notify-type script (`notify_master`, `notify_up`, `quorum_up`, ...):
+/// `KEYWORD "COMMAND LINE" [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// The command line, run under `/bin/sh -c`.
+    pub cmd: String,
+    /// `USER [GROUP]` to run it as, written like a `vrrp_script`'s
+    /// `user`; None: the default script user (`script_user`, ...).
+    pub user: Option<String>,
+}
+
 /// `vrrp_instance NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VrrpInstance {
@@ -464,15 +475,15 @@ pub struct VrrpInstance {
     /// `track_script`.
     pub track_scripts: Vec<TrackScript>,
     /// `notify_master`.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify_stop`.
-    pub notify_stop: Option<String>,
+    pub notify_stop: Option<Script>,
     /// `notify`: called with `INSTANCE name STATE priority`.
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
     /// `garp_master_delay` (else global).
     pub garp_master_delay: Option<Duration>,
     /// `garp_master_repeat` (else global).
@@ -493,13 +504,13 @@ pub struct SyncGroup {
     /// Member instance names.
     pub members: Vec<String>,
     /// `notify_master`.
-    pub notify_master: Option<String>,
+    pub notify_master: Option<Script>,
     /// `notify_backup`.
-    pub notify_backup: Option<String>,
+    pub notify_backup: Option<Script>,
     /// `notify_fault`.
-    pub notify_fault: Option<String>,
+    pub notify_fault: Option<Script>,
     /// `notify`.
-    pub notify: Option<String>,
+    pub notify: Option<Script>,
     /// Where.
     pub loc: Loc,
 }

@@ -21,7 +21,7 @@ use super::translate;
 use crate::check::CheckSpec;
 use crate::check::retry::Start;
 use crate::check::runner::{CheckerTask, Event};
-use crate::conf::model::{Config, RealServer, VirtualServer};
+use crate::conf::model::{Config, RealServer, Script, VirtualServer};
 use crate::rvsd::Rvsd;
 
 /// How long scripts run at shutdown may take (keepalived: one second).
@@ -442,7 +442,7 @@ fn carry_keys(
 fn notify_removed(old: &VsRun, still: impl Fn((IpAddr, u16)) -> bool) {
     for (r, c) in old.state.rs.iter().zip(&old.conf.real_servers) {
         if r.alive() && !still(r.key()) {
-            run_script(c.notify_down.as_deref());
+            run_script(c.notify_down.as_ref());
         }
     }
 }
@@ -462,7 +462,7 @@ fn perform(v: &VsRun, actions: &[Action]) {
                     std::net::SocketAddr::new(rs.ip, rs.port),
                     if up { "up" } else { "down" }
                 );
-                run_script(if up { &rs.notify_up } else { &rs.notify_down }.as_deref());
+                run_script(if up { &rs.notify_up } else { &rs.notify_down }.as_ref());
             }
             Action::QuorumUp => {
                 tracing::info!(
@@ -470,20 +470,20 @@ fn perform(v: &VsRun, actions: &[Action]) {
                     v.name,
                     v.state.weight_sum()
                 );
-                run_script(v.conf.quorum_up.as_deref());
+                run_script(v.conf.quorum_up.as_ref());
             }
             Action::QuorumDown => {
                 tracing::warn!("{}: quorum lost (weight {})", v.name, v.state.weight_sum());
-                run_script(v.conf.quorum_down.as_deref());
+                run_script(v.conf.quorum_down.as_ref());
             }
         }
     }
 }
 
-/// Starts a notify script, if one is configured.
-fn run_script(cmd: Option<&str>) {
-    if let Some(c) = cmd {
-        crate::notify::spawn(c, &[]);
+/// Starts a notify script, if one is configured, as its user.
+fn run_script(script: Option<&Script>) {
+    if let Some(s) = script {
+        crate::notify::spawn(s, &[]);
     }
 }
 

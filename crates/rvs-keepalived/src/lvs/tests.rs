@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::fixtures::{checker, real, vs};
-use crate::conf::model::{CheckKind, Config, LbKind, RealServer, VirtualServer};
+use crate::conf::model::{CheckKind, Config, LbKind, RealServer, Script, VirtualServer};
 use crate::control::Control;
 use crate::rvsd::Rvsd;
 
@@ -448,13 +448,18 @@ async fn notify_and_quorum_scripts_run_on_transitions() {
     let port = closed_port();
     let log = std::env::temp_dir().join(format!("rvs-ka-notify-{}", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let say = |what: &str| format!("echo {what} >> {}", log.display());
+    let say = |what: &str| {
+        Some(Script {
+            cmd: format!("echo {what} >> {}", log.display()),
+            user: None,
+        })
+    };
     let mut rs = checked(port);
-    rs.notify_up = Some(say("rs-up"));
-    rs.notify_down = Some(say("rs-down"));
+    rs.notify_up = say("rs-up");
+    rs.notify_down = say("rs-down");
     let mut v = nat_vs(vec![rs]);
-    v.quorum_up = Some(say("quorum-up"));
-    v.quorum_down = Some(say("quorum-down"));
+    v.quorum_up = say("quorum-up");
+    v.quorum_down = say("quorum-down");
     let r = Running::start(config(vec![v]));
     let lines = || {
         let mut l: Vec<String> = std::fs::read_to_string(&log)

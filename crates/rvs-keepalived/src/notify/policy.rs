@@ -5,7 +5,7 @@
 //! - the default user is `script_user` when set; otherwise the user
 //!   `keepalived_script` if it exists; otherwise the daemon's own user
 //!   (root) — unless `enable_script_security` is set, which refuses that
-//!   last fallback, so scripts without their own `user` do not run;
+//!   last fallback, so scripts without their own user do not run;
 //! - a script that will run as root (user or group 0, or a set-id-root
 //!   program) is checked ([`super::security`]): if it or its path can be
 //!   changed by a non-root user it is refused under
@@ -41,7 +41,7 @@ impl Policy {
             },
         };
         if let Err(e) = &default {
-            tracing::error!("scripts without their own `user` will not run: {e}");
+            tracing::error!("scripts without their own user will not run: {e}");
         }
         Policy {
             default,

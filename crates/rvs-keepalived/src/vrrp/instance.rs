@@ -575,12 +575,12 @@ impl Inst {
             State::Stop => &i.notify_stop,
             State::Init => &None,
         };
-        if let Some(cmd) = script {
-            crate::notify::spawn(cmd, &[]);
+        if let Some(s) = script {
+            crate::notify::spawn(s, &[]);
         }
-        if let Some(cmd) = &i.notify {
+        if let Some(s) = &i.notify {
             let prio = self.machine.priority().to_string();
-            crate::notify::spawn(cmd, &["INSTANCE", &i.name, st.name(), &prio]);
+            crate::notify::spawn(s, &["INSTANCE", &i.name, st.name(), &prio]);
         }
         self.tell_group().await;
     }

@@ -233,11 +233,11 @@ impl Vrrp {
                 machine::State::Fault => &g.notify_fault,
                 _ => &None,
             };
-            if let Some(cmd) = script {
-                crate::notify::spawn(cmd, &[]);
+            if let Some(s) = script {
+                crate::notify::spawn(s, &[]);
             }
-            if let Some(cmd) = &g.notify {
-                crate::notify::spawn(cmd, &["GROUP", &g.name, st.name(), "0"]);
+            if let Some(s) = &g.notify {
+                crate::notify::spawn(s, &["GROUP", &g.name, st.name(), "0"]);
             }
         }
     }

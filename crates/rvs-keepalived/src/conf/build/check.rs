@@ -11,7 +11,7 @@ use super::super::model::{CheckCommon, CheckKind, Checker, Url};
 use super::super::tree::{Node, err};
 use super::values::{
     Res, duration_arg, hex, int, ip, limit_arg, port, positive_duration_arg, script, string_arg,
-    uint_arg,
+    uint_arg, user_arg,
 };
 use super::{Ctx, ignored};
 
@@ -168,10 +168,7 @@ fn specific(ctx: &mut Ctx, n: &Node, kind: &mut CheckKind) -> Res<bool> {
         (CheckKind::Misc { path, .. }, "misc_path") => *path = script(ctx, n)?,
         (CheckKind::Misc { timeout, .. }, "misc_timeout") => *timeout = limit_arg(n)?,
         (CheckKind::Misc { dynamic, .. }, "misc_dynamic") => *dynamic = n.flag()?,
-        (CheckKind::Misc { user, .. }, "user") => {
-            let names: Vec<&str> = n.args_n(1, 2)?.iter().map(|a| a.text.as_str()).collect();
-            *user = Some(names.join(" "));
-        }
+        (CheckKind::Misc { user, .. }, "user") => *user = Some(user_arg(n)?),
         _ => return Ok(false),
     }
     Ok(true)

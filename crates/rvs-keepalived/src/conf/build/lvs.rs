@@ -13,8 +13,8 @@ use super::super::model::{LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use super::super::tree::{Node, err};
 use super::check::{self, CheckDefaults};
 use super::values::{
-    Res, int, ip, lb_kind, port, positive_duration_arg, prefix_or_mask, script, string_arg, uint,
-    uint_arg,
+    Res, int, ip, lb_kind, notify_script, port, positive_duration_arg, prefix_or_mask, string_arg,
+    uint, uint_arg,
 };
 use super::{Ctx, RefKind, ignored};
 
@@ -68,8 +68,8 @@ pub(crate) fn virtual_server(ctx: &mut Ctx, node: &Node) -> Res<VirtualServer> {
             "ops" => vs.ops = n.flag()?,
             "quorum" => vs.quorum = uint_arg(n)?,
             "hysteresis" => vs.hysteresis = uint_arg(n)?,
-            "quorum_up" => vs.quorum_up = Some(script(ctx, n)?),
-            "quorum_down" => vs.quorum_down = Some(script(ctx, n)?),
+            "quorum_up" => vs.quorum_up = notify_script(ctx, n)?,
+            "quorum_down" => vs.quorum_down = notify_script(ctx, n)?,
             "alpha" => vs.alpha = n.flag()?,
             "omega" => vs.omega = n.flag()?,
             "inhibit_on_failure" => vs.inhibit_on_failure = n.flag()?,
@@ -329,8 +329,8 @@ fn real_server(
             "inhibit_on_failure" => rs.inhibit_on_failure = n.flag()?,
             "uthreshold" => rs.upper_threshold = uint_arg(n)?,
             "lthreshold" => rs.lower_threshold = uint_arg(n)?,
-            "notify_up" => rs.notify_up = Some(script(ctx, n)?),
-            "notify_down" => rs.notify_down = Some(script(ctx, n)?),
+            "notify_up" => rs.notify_up = notify_script(ctx, n)?,
+            "notify_down" => rs.notify_down = notify_script(ctx, n)?,
             "delay_loop" => rs.delay_loop = Some(positive_duration_arg(n)?),
             "virtualhost" => virtualhost = Some(string_arg(n)?),
             _ => ctx.other(n, ignored::REAL_SERVER),

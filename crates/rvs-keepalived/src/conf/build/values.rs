@@ -1,14 +1,15 @@
 //! Reading one value: the shape of a statement (how many arguments,
 //! block or not) and the types keepalived's keywords take (addresses,
 //! ports, bounded integers, timers in decimal seconds, booleans, hex
-//! strings, netmasks, script command lines). Every refusal names the
-//! token's file:line and says what was expected.
+//! strings, netmasks, script command lines and the user to run them
+//! as). Every refusal names the token's file:line and says what was
+//! expected.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use super::super::lexer::Token;
-use super::super::model::{ConfError, LbKind};
+use super::super::model::{ConfError, LbKind, Script};
 use super::super::tree::{Node, err};
 use super::Ctx;
 
@@ -292,18 +293,9 @@ pub(crate) fn lb_kind(ctx: &mut Ctx, node: &Node) -> Res<LbKind> {
     Ok(kind)
 }
 
-/// A script line (`notify_up`, `notify_master`, `quorum_up`,
-/// `misc_path`, ...): keepalived takes one (quoted if it has spaces)
-/// command line, then an optional user and group to run it as, which rvs
-/// does not do (warned).
-pub(crate) fn script(ctx: &mut Ctx, node: &Node) -> Res<String> {
-    let args = node.args_n(1, 3)?;
-    if let Some(user) = args.get(1) {
-        ctx.ignored_at(
-            &user.loc,
-            &format!("running `{}` as user `{}`", node.name(), user.text),
-        );
-    }
+/// The command line of a script statement: its first argument (quoted
+/// if it has spaces), which must not be empty.
+fn command(node: &Node, args: &[Token]) -> Res<String> {
     let cmd = args[0].text.trim();
     if cmd.is_empty() {
         return Err(err(
@@ -312,6 +304,59 @@ pub(crate) fn script(ctx: &mut Ctx, node: &Node) -> Res<String> {
         ));
     }
     Ok(cmd.to_string())
+}
+
+/// The command line of `misc_path` or a `vrrp_script`'s `script`: their
+/// user is set with the block's own `user`, so words after the command
+/// are ignored (warned), as keepalived ignores them.
+pub(crate) fn script(ctx: &mut Ctx, node: &Node) -> Res<String> {
+    let args = node.args_n(1, 3)?;
+    if let Some(extra) = args.get(1) {
+        ctx.warn(
+            &extra.loc,
+            format!(
+                "`{}`: `{}` after the command is ignored (a user is set with `user`)",
+                node.name(),
+                extra.text
+            ),
+        );
+    }
+    command(node, args)
+}
+
+/// A notify-type script (`notify_up`, `notify_master`, `quorum_up`, ...):
+/// the command line, then an optional `USER [GROUP]` to run it as. As
+/// keepalived does, a user or group that does not exist disables the
+/// script (None), with a warning at its line.
+pub(crate) fn notify_script(ctx: &mut Ctx, node: &Node) -> Res<Option<Script>> {
+    let args = node.args_n(1, 3)?;
+    let cmd = command(node, args)?;
+    let user = args.get(1..).filter(|u| !u.is_empty()).map(join_words);
+    if let Some(u) = &user
+        && let Err(e) = crate::notify::check_user(u)
+    {
+        ctx.warn(
+            &args[1].loc,
+            format!("`{}`: {e}: the script is disabled", node.name()),
+        );
+        return Ok(None);
+    }
+    Ok(Some(Script { cmd, user }))
+}
+
+/// The `USER [GROUP]` of a `user` statement (`vrrp_script`, MISC_CHECK),
+/// written as the model keeps it: the words joined by a space.
+pub(crate) fn user_arg(node: &Node) -> Res<String> {
+    Ok(join_words(node.args_n(1, 2)?))
+}
+
+/// Tokens' texts joined by single spaces.
+fn join_words(words: &[Token]) -> String {
+    words
+        .iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

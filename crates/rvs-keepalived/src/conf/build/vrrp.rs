@@ -17,7 +17,8 @@ use super::super::model::{
 use super::super::tree::{Node, err};
 use super::global::vrrp_version;
 use super::values::{
-    Res, duration_arg, int, ip, limit_arg, positive_duration_arg, script, string_arg, uint_arg,
+    Res, duration_arg, int, ip, limit_arg, notify_script, positive_duration_arg, script,
+    string_arg, uint_arg, user_arg,
 };
 use super::{Ctx, RefKind, ignored};
 
@@ -58,10 +59,7 @@ pub(crate) fn script_block(ctx: &mut Ctx, node: &Node) -> Res<VrrpScript> {
             "weight" => s.weight = weight(n, 0, -253, 253)?,
             "rise" => s.rise = at_least_one(n)?,
             "fall" => s.fall = at_least_one(n)?,
-            "user" => {
-                let names: Vec<&str> = n.args_n(1, 2)?.iter().map(|a| a.text.as_str()).collect();
-                s.user = Some(names.join(" "));
-            }
+            "user" => s.user = Some(user_arg(n)?),
             _ => ctx.other(n, ignored::VRRP_SCRIPT),
         }
     }
@@ -138,11 +136,11 @@ pub(crate) fn instance(ctx: &mut Ctx, node: &Node) -> Res<(VrrpInstance, Pending
             "unicast_peer" => v.unicast_peers.extend(peers(ctx, n)?),
             "track_interface" => v.track_interfaces.extend(track_interfaces(n)?),
             "track_script" => v.track_scripts.extend(track_scripts(ctx, n)?),
-            "notify_master" => v.notify_master = Some(script(ctx, n)?),
-            "notify_backup" => v.notify_backup = Some(script(ctx, n)?),
-            "notify_fault" => v.notify_fault = Some(script(ctx, n)?),
-            "notify_stop" => v.notify_stop = Some(script(ctx, n)?),
-            "notify" => v.notify = Some(script(ctx, n)?),
+            "notify_master" => v.notify_master = notify_script(ctx, n)?,
+            "notify_backup" => v.notify_backup = notify_script(ctx, n)?,
+            "notify_fault" => v.notify_fault = notify_script(ctx, n)?,
+            "notify_stop" => v.notify_stop = notify_script(ctx, n)?,
+            "notify" => v.notify = notify_script(ctx, n)?,
             "garp_master_delay" => v.garp_master_delay = Some(duration_arg(n)?),
             "garp_master_repeat" => v.garp_master_repeat = Some(uint_arg(n)?),
             "garp_master_refresh" => v.garp_master_refresh = Some(duration_arg(n)?),
@@ -225,10 +223,10 @@ pub(crate) fn sync_group(ctx: &mut Ctx, node: &Node) -> Res<SyncGroup> {
                     }
                 }
             }
-            "notify_master" => g.notify_master = Some(script(ctx, n)?),
-            "notify_backup" => g.notify_backup = Some(script(ctx, n)?),
-            "notify_fault" => g.notify_fault = Some(script(ctx, n)?),
-            "notify" => g.notify = Some(script(ctx, n)?),
+            "notify_master" => g.notify_master = notify_script(ctx, n)?,
+            "notify_backup" => g.notify_backup = notify_script(ctx, n)?,
+            "notify_fault" => g.notify_fault = notify_script(ctx, n)?,
+            "notify" => g.notify = notify_script(ctx, n)?,
             _ => ctx.other(n, ignored::SYNC_GROUP),
         }
     }
