@@ -767,13 +767,5 @@ pub(super) fn run() -> Result<()> {
     if !lb2_alive {
         problems.push("a process of lb2 or a backend exited".into());
     }
-    if left != 0 {
-        problems.push("namespaces left behind".into());
-    }
-    if problems.is_empty() {
-        println!("   all as expected.");
-        Ok(())
-    } else {
-        bail!("act two saw problems: {}", problems.join("; "))
-    }
+    super::sys::verdict(problems, left, "act two")
 }

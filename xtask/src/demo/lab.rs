@@ -883,13 +883,5 @@ pub(crate) fn run() -> Result<()> {
     if code != Some(0) || xdp_left {
         problems.push("rvsd did not stop cleanly".into());
     }
-    if left != 0 {
-        problems.push("namespaces left behind".into());
-    }
-    if problems.is_empty() {
-        println!("   all as expected.");
-        Ok(())
-    } else {
-        bail!("the demo saw problems: {}", problems.join("; "))
-    }
+    super::sys::verdict(problems, left, "the demo")
 }

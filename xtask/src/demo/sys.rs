@@ -345,3 +345,17 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The end of an act: "all as expected", or an error listing `problems`
+/// (namespaces still there, `left`, are one).
+pub(crate) fn verdict(mut problems: Vec<String>, left: usize, act: &str) -> anyhow::Result<()> {
+    if left != 0 {
+        problems.push("namespaces left behind".into());
+    }
+    if problems.is_empty() {
+        println!("   all as expected.");
+        Ok(())
+    } else {
+        anyhow::bail!("{act} saw problems: {}", problems.join("; "))
+    }
+}
