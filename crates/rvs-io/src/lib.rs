@@ -52,6 +52,17 @@ pub struct Frame {
     pub len: u16,
 }
 
+impl Frame {
+    /// An empty frame in buffer `id`, after the [`HEADROOM`].
+    pub fn empty(id: u32) -> Frame {
+        Frame {
+            id,
+            start: HEADROOM as u16,
+            len: 0,
+        }
+    }
+}
+
 /// Bytes of headroom every backend leaves before a received frame: room for
 /// an outer IPv6 + GRE header and a VLAN tag with some to spare.
 pub const HEADROOM: usize = 128;

@@ -240,11 +240,7 @@ impl PacketIo for TapIo {
     }
 
     fn alloc(&mut self) -> Option<Frame> {
-        self.pool.alloc().map(|id| Frame {
-            id,
-            start: HEADROOM as u16,
-            len: 0,
-        })
+        self.pool.alloc().map(Frame::empty)
     }
 
     fn free(&mut self, frame: Frame) {

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::umem::{Mmap, Owner, Umem};
-use crate::{Frame, HEADROOM, IoStats, PacketIo};
+use crate::{Frame, IoStats, PacketIo};
 
 /// Whether to ask for zero-copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -457,11 +457,7 @@ impl PacketIo for XskSocket {
         if self.umem.free_count() == 0 {
             self.reclaim();
         }
-        self.umem.take(Owner::Worker).map(|id| Frame {
-            id,
-            start: HEADROOM as u16,
-            len: 0,
-        })
+        self.umem.take(Owner::Worker).map(Frame::empty)
     }
 
     fn free(&mut self, frame: Frame) {
